@@ -1,0 +1,224 @@
+"""The agent definition: a name, a description and typed skill functions.
+
+One definition is served as an A2A agent and as an MCP server (see ``agents.service``). Argument
+validation, the input schema and the output schema come from the function's signature through the
+mcp SDK's own function metadata, so both faces validate exactly the same way.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import typing
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, overload
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver.tools.base import Tool
+
+from agents.context import Artifact, Reply, ToolContext
+
+__all__ = ["Agent", "Provider", "Skill", "TextHandler"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+TextHandler = Callable[[str, ToolContext], Awaitable[Any]]
+_SKILL_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
+_UNSTRUCTURED_RETURNS = (Artifact, Reply)
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    organization: str
+    url: str = ""
+
+
+@dataclass(slots=True)
+class Skill:
+    """One capability: an A2A skill and, with the same name and schema, an MCP tool."""
+
+    id: str
+    name: str
+    description: str
+    tool: Tool
+    tags: tuple[str, ...] = ()
+    examples: tuple[str, ...] = ()
+    input_modes: tuple[str, ...] | None = None
+    output_modes: tuple[str, ...] | None = None
+
+    @property
+    def input_schema(self) -> dict[str, Any]:
+        return self.tool.parameters
+
+    @property
+    def output_schema(self) -> dict[str, Any] | None:
+        return self.tool.output_schema
+
+    @property
+    def required_arguments(self) -> list[str]:
+        return list(self.input_schema.get("required", []))
+
+    @property
+    def context_parameter(self) -> str | None:
+        return self.tool.context_kwarg
+
+
+@dataclass(slots=True)
+class Agent:
+    """An agent: metadata for its card plus the skills it offers.
+
+    >>> agent = Agent("weather", "Forecasts for any city", version="1.0.0")
+    >>> @agent.skill(tags=["weather"], examples=["weather in Paris"])
+    ... def forecast(city: str) -> str:
+    ...     '''Tomorrow's forecast for a city.'''
+    ...     return f"Sunny in {city}"
+    """
+
+    name: str
+    description: str
+    version: str = "0.1.0"
+    provider: Provider | None = None
+    documentation_url: str | None = None
+    skills: dict[str, Skill] = field(default_factory=dict)
+    text_handler: TextHandler | None = None
+    # MCP-only extras (resources, prompts, handlers): each hook gets the agent's MCPServer once
+    mcp_hooks: list[Callable[[MCPServer], Any]] = field(default_factory=list)
+
+    @overload
+    def skill(self, fn: F, /) -> F: ...
+    @overload
+    def skill(
+        self,
+        *,
+        id: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        tags: Sequence[str] = (),
+        examples: Sequence[str] = (),
+        input_modes: Sequence[str] | None = None,
+        output_modes: Sequence[str] | None = None,
+    ) -> Callable[[F], F]: ...
+
+    def skill(
+        self,
+        fn: F | None = None,
+        /,
+        *,
+        id: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        tags: Sequence[str] = (),
+        examples: Sequence[str] = (),
+        input_modes: Sequence[str] | None = None,
+        output_modes: Sequence[str] | None = None,
+    ) -> F | Callable[[F], F]:
+        """Register a typed function (sync or async) as a skill; usable bare or with options."""
+
+        def register(func: F) -> F:
+            self.add_skill(
+                func,
+                id=id,
+                name=name,
+                description=description,
+                tags=tags,
+                examples=examples,
+                input_modes=input_modes,
+                output_modes=output_modes,
+            )
+            return func
+
+        return register(fn) if fn is not None else register
+
+    def add_skill(
+        self,
+        func: Callable[..., Any],
+        *,
+        id: str | None = None,
+        name: str | None = None,
+        description: str | None = None,
+        tags: Sequence[str] = (),
+        examples: Sequence[str] = (),
+        input_modes: Sequence[str] | None = None,
+        output_modes: Sequence[str] | None = None,
+    ) -> Skill:
+        skill_id = id or func.__name__
+        if not _SKILL_ID.match(skill_id):
+            raise ValueError(f"skill id {skill_id!r} must match {_SKILL_ID.pattern}")
+        if skill_id in self.skills:
+            raise ValueError(f"agent {self.name!r} already has a skill {skill_id!r}")
+        doc = inspect.cleandoc(description or func.__doc__ or "")
+        if not doc:
+            raise ValueError(f"skill {skill_id!r} needs a description (docstring or description=)")
+        tool = Tool.from_function(
+            func,
+            name=skill_id,
+            title=name,
+            description=doc,
+            context_kwarg=_context_parameter(func),
+            structured_output=False if _returns_unstructured(func) else None,
+        )
+        skill = Skill(
+            id=skill_id,
+            name=name or skill_id.replace("_", " ").capitalize(),
+            description=doc,
+            tool=tool,
+            tags=tuple(tags),
+            examples=tuple(examples),
+            input_modes=tuple(input_modes) if input_modes is not None else None,
+            output_modes=tuple(output_modes) if output_modes is not None else None,
+        )
+        self.skills[skill_id] = skill
+        return skill
+
+    def resource(self, uri: str, **options: Any) -> Callable[[F], F]:
+        """Register an MCP resource (same options as ``MCPServer.resource``); A2A has no equivalent."""
+
+        def register(func: F) -> F:
+            self.mcp_hooks.append(lambda server: server.resource(uri, **options)(func))
+            return func
+
+        return register
+
+    def prompt(self, **options: Any) -> Callable[[F], F]:
+        """Register an MCP prompt (same options as ``MCPServer.prompt``); A2A has no equivalent."""
+
+        def register(func: F) -> F:
+            self.mcp_hooks.append(lambda server: server.prompt(**options)(func))
+            return func
+
+        return register
+
+    def on_mcp_server(self, hook: Callable[[MCPServer], Any]) -> Callable[[MCPServer], Any]:
+        """Run ``hook(server)`` on the agent's MCPServer: the escape hatch for MCP-only features."""
+        self.mcp_hooks.append(hook)
+        return hook
+
+    def on_text(self, handler: TextHandler) -> TextHandler:
+        """Replace the default handling of free-text messages (skill choice by keywords)."""
+        self.text_handler = handler
+        return handler
+
+
+def _hints(func: Callable[..., Any]) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(func)
+    except Exception:  # unresolvable forward references: the SDK reports them at registration
+        return {}
+
+
+def _context_parameter(func: Callable[..., Any]) -> str | None:
+    for param, hint in _hints(func).items():
+        if param != "return" and inspect.isclass(hint) and issubclass(hint, ToolContext):
+            return param
+    return None
+
+
+def _returns_unstructured(func: Callable[..., Any]) -> bool:
+    """Skills returning our own result types publish no output schema."""
+    hint = _hints(func).get("return")
+    candidates = typing.get_args(hint) or (hint,)
+    return any(inspect.isclass(c) and issubclass(c, _UNSTRUCTURED_RETURNS) for c in candidates) or any(
+        inspect.isclass(a) and issubclass(a, _UNSTRUCTURED_RETURNS)
+        for c in candidates
+        for a in typing.get_args(c)
+    )

@@ -1,0 +1,125 @@
+"""Protocol-neutral skill invocation: validate, call, and normalise what the skill returned.
+
+Both faces call :func:`invoke`; the A2A executor and the MCP tool wrapper only translate the
+outcome into their own wire types.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp_types import AudioContent, EmbeddedResource, ImageContent, TextContent
+from pydantic import BaseModel, ValidationError
+
+from agents.context import Artifact, Reply, ToolContext
+from agents.definition import Agent, Skill
+
+__all__ = ["SkillCallError", "describe_exception", "invoke", "normalise_result", "resolve_skill"]
+
+
+class SkillCallError(ToolError):
+    """The call cannot be made as asked (unknown skill, invalid arguments); the message says why."""
+
+
+def resolve_skill(agent: Agent, skill_id: str | None) -> Skill:
+    if skill_id is None:
+        if len(agent.skills) == 1:
+            return next(iter(agent.skills.values()))
+        raise SkillCallError(f"name the skill to call; agent {agent.name!r} has: {', '.join(agent.skills)}")
+    try:
+        return agent.skills[skill_id]
+    except KeyError:
+        raise SkillCallError(
+            f"unknown skill {skill_id!r}; agent {agent.name!r} has: {', '.join(agent.skills) or 'none'}"
+        ) from None
+
+
+async def invoke(skill: Skill, arguments: Mapping[str, Any], ctx: ToolContext) -> Any:
+    """Call ``skill`` with validated ``arguments``; returns what the function returned.
+
+    Raises :class:`SkillCallError` for invalid arguments, :class:`ToolError` for failures meant
+    for the caller, and re-raises the skill's own control exceptions (``InputNeeded``, ``Reject``)
+    and unexpected exceptions unchanged, so each face reports them its own way.
+    """
+    if not isinstance(arguments, Mapping):
+        raise SkillCallError(f"arguments for skill {skill.id!r} must be an object, got {type(arguments).__name__}")
+    if ctx.skill is not skill:
+        ctx.skill = skill
+    try:
+        return await skill.tool.run(dict(arguments), ctx)  # type: ignore[arg-type]
+    except (ToolError, UnexpectedToolError) as exc:
+        cause = exc.__cause__
+        if isinstance(cause, ValidationError):
+            raise SkillCallError(_validation_message(skill, cause)) from None
+        if isinstance(exc, UnexpectedToolError) and cause is not None:
+            raise cause from None
+        if isinstance(cause, ToolError):
+            raise cause from None
+        raise
+
+
+def _validation_message(skill: Skill, error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "arguments"
+        problems.append(f"{where}: {item['msg']}")
+    return f"invalid arguments for skill {skill.id!r}: " + "; ".join(problems)
+
+
+def describe_exception(exc: BaseException) -> str:
+    """A one-line message for an unexpected exception: its type and text, never a traceback."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def normalise_result(skill: Skill | None, result: Any) -> Reply | list[Artifact]:
+    """Turn a skill's return value into a reply or the artifacts to publish."""
+    if isinstance(result, Reply):
+        return result
+    name = skill.id if skill is not None else "result"
+    if isinstance(result, Artifact):
+        return [result]
+    if isinstance(result, (list, tuple)) and result and all(isinstance(r, Artifact) for r in result):
+        return list(result)
+    if result is None:
+        return []
+    if isinstance(result, str):
+        return [Artifact(result, name=name)]
+    if isinstance(result, (TextContent, ImageContent, AudioContent, EmbeddedResource)):
+        return [_content_artifact(name, result)]
+    if isinstance(result, (list, tuple)) and all(
+        isinstance(r, (TextContent, ImageContent, AudioContent, EmbeddedResource)) for r in result
+    ):
+        return [_content_artifact(name, r) for r in result]
+    if skill is not None and skill.output_schema is not None:
+        converted = skill.tool.fn_metadata.convert_result(result)
+        structured = getattr(converted, "structured_content", None)
+        if structured is not None:
+            if skill.tool.fn_metadata.wrap_output:
+                structured = structured.get("result")
+            return [_value_artifact(name, structured)]
+    if isinstance(result, BaseModel):
+        return [Artifact(result.model_dump(mode="json"), name=name)]
+    return [_value_artifact(name, result)]
+
+
+def _value_artifact(name: str, value: Any) -> Artifact:
+    if isinstance(value, (str, dict, list)):
+        return Artifact(value, name=name)
+    return Artifact(json.dumps(value, default=str), name=name)
+
+
+def _content_artifact(name: str, block: Any) -> Artifact:
+
+    if isinstance(block, TextContent):
+        return Artifact(block.text, name=name)
+    if isinstance(block, (ImageContent, AudioContent)):
+        return Artifact(base64.b64decode(block.data), name=name, media_type=block.mime_type)
+    resource = block.resource
+    if getattr(resource, "text", None) is not None:
+        return Artifact(resource.text, name=name, media_type=resource.mime_type)
+    return Artifact(base64.b64decode(resource.blob), name=name, media_type=resource.mime_type)

@@ -1,0 +1,73 @@
+"""One settings object for every mesh process, read from ``MESH_*`` environment variables.
+
+Standard ``OTEL_*`` variables are read by ``tracing``; everything the mesh itself decides is here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+
+ENV_PREFIX = "MESH_"
+
+
+class SettingsError(ValueError):
+    """A ``MESH_*`` variable holds a value that cannot be used; the message names it."""
+
+
+class MeshSettings(BaseModel):
+    """Configuration shared by agents, the registry and the CLI.
+
+    Every field maps to ``MESH_<FIELD NAME IN UPPER CASE>``; e.g. ``home`` is ``MESH_HOME``.
+    """
+
+    home: Path = Field(default=Path(".mesh"), description="State directory: databases and logs.")
+    host: str = Field(default="127.0.0.1", description="Interface an agent binds to.")
+    port: int = Field(default=0, ge=0, le=65535, description="Port an agent binds to; 0 picks a free one.")
+    public_url: str | None = Field(
+        default=None, description="Base URL written into agent cards when it differs from host:port."
+    )
+    task_store: Literal["sqlite", "memory"] = Field(
+        default="sqlite", description="Where tasks are kept: a SQLite file under home, or memory only."
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy async URL for the task store; overrides the SQLite file."
+    )
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0, description="Request bodies above this get 413.")
+    push_allow_private: bool = Field(
+        default=True, description="Allow push-notification URLs on loopback and private networks."
+    )
+    push_timeout_seconds: float = Field(default=5.0, gt=0, description="Timeout of one push delivery.")
+    log_level: str = Field(default="INFO")
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> MeshSettings:
+        """Build settings from ``MESH_*`` variables; explicit ``overrides`` win over the environment."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for name in cls.model_fields:
+            raw = env.get(ENV_PREFIX + name.upper())
+            if raw not in (None, ""):
+                values[name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls.model_validate(values)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{ENV_PREFIX}{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+            )
+            raise SettingsError(problems) from exc
+
+    def state_dir(self, *parts: str) -> Path:
+        """A directory under ``home``, created on first use."""
+        path = self.home.joinpath(*parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return path

@@ -1,0 +1,180 @@
+"""The A2A face of the runtime: an a2a-sdk ``AgentExecutor`` that calls an agent's skills.
+
+How a message reaches a skill (documented in ``docs/runtime.md``):
+
+* a data part ``{"skill": ID, "arguments": {...}}`` calls that skill directly;
+* otherwise the text goes to the agent's text handler (default: ``agents.routing.handle_text``).
+
+A task is created lazily: a skill that returns a :class:`Reply` without having asked, reported or
+emitted anything answers with a bare message. ``ctx.ask`` parks the task in ``input-required``;
+the follow-up message re-runs the skill and earlier questions are answered from the task history,
+so a restarted process resumes the conversation from the task store alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from a2a.helpers import new_task_from_user_message
+from a2a.server.agent_execution import AgentExecutor, RequestContext
+from a2a.server.events import EventQueue
+from a2a.server.tasks import TaskUpdater
+from a2a.types import Message, Role, TaskState
+
+from agents.context import Artifact, InputNeeded, Reject, Reply, ToolContext, ToolError
+from agents.definition import Agent, Skill
+from agents.routing import handle_text
+from agents.runtime import describe_exception, invoke, normalise_result, resolve_skill
+from protocols.a2a_parts import agent_message, artifact_parts, message_data, message_text
+
+__all__ = ["MeshAgentExecutor"]
+
+log = logging.getLogger("agents.a2a")
+
+
+class A2AToolContext(ToolContext):
+    """Tool context backed by an A2A task: questions, progress and artifacts become task events."""
+
+    def __init__(self, agent: Agent, request: RequestContext, queue: EventQueue) -> None:
+        self.agent = agent
+        self.skill: Skill | None = None  # type: ignore[assignment]
+        self._request = request
+        self._queue = queue
+        self._updater = TaskUpdater(queue, request.task_id or "", request.context_id or "")
+        self._task_started = request.current_task is not None
+        self._first_message, self._answers = _conversation(request)
+        self._asked = 0
+        self._working = False
+
+    @property
+    def protocol(self) -> str:
+        return "a2a"
+
+    @property
+    def conversation_id(self) -> str | None:
+        return self._request.context_id
+
+    @property
+    def task_id(self) -> str | None:
+        return self._request.task_id
+
+    @property
+    def first_message(self) -> Message:
+        return self._first_message
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return dict(self._request.metadata or {})
+
+    async def ask(self, question: str) -> str:
+        if self._asked < len(self._answers):
+            answer = self._answers[self._asked]
+            self._asked += 1
+            return answer
+        raise InputNeeded(question)
+
+    async def progress(self, message: str, done: float | None = None, total: float | None = None) -> None:
+        await self.start_task()
+        self._working = True
+        metadata = {"progress": done, "total": total} if done is not None else None
+        await self._updater.update_status(TaskState.TASK_STATE_WORKING, message=self._say(message), metadata=metadata)
+
+    async def emit(self, artifact: Artifact) -> None:
+        await self.start_task(working=True)
+        await self._publish(artifact)
+
+    async def start_task(self, *, working: bool = False) -> None:
+        """Enqueue the Task (first event of a task reply) once; optionally move it to ``working``."""
+        if not self._task_started:
+            await self._queue.enqueue_event(new_task_from_user_message(self._request.message))
+            self._task_started = True
+        if working and not self._working:
+            self._working = True
+            await self._updater.start_work()
+
+    async def finish(self, result: Any) -> None:
+        outcome = normalise_result(self.skill, result)
+        if isinstance(outcome, Reply):
+            if not self._task_started and not outcome.as_task:
+                await self._queue.enqueue_event(self._say(outcome.text, with_task=False))
+                return
+            await self.start_task()
+            await self._updater.complete(self._say(outcome.text))
+            return
+        await self.start_task()
+        for artifact in outcome:
+            await self._publish(artifact)
+        await self._updater.complete()
+
+    async def end(self, state: TaskState, text: str) -> None:
+        await self.start_task()
+        await self._updater.update_status(state, message=self._say(text))
+
+    async def _publish(self, artifact: Artifact) -> None:
+        await self._updater.add_artifact(
+            artifact_parts(artifact),
+            artifact_id=artifact.artifact_id,
+            name=artifact.name,
+            metadata=artifact.metadata or None,
+            append=artifact.append or None,
+            last_chunk=artifact.last_chunk,
+        )
+
+    def _say(self, text: str, *, with_task: bool = True) -> Message:
+        return agent_message(
+            text, context_id=self._request.context_id, task_id=self._request.task_id if with_task else None
+        )
+
+
+def _conversation(request: RequestContext) -> tuple[Message, list[str]]:
+    """The message that started the task and the caller's answers since, oldest first."""
+    task = request.current_task
+    if task is None:
+        return request.message, []
+    user_messages = [m for m in task.history if m.role == Role.ROLE_USER]
+    if request.message is not None and all(m.message_id != request.message.message_id for m in user_messages):
+        user_messages.append(request.message)
+    if not user_messages:
+        return request.message, []
+    return user_messages[0], [message_text(m) for m in user_messages[1:]]
+
+
+class MeshAgentExecutor(AgentExecutor):
+    """Runs one agent's skills for the a2a-sdk request handler."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        ctx = A2AToolContext(self.agent, context, event_queue)
+        try:
+            result = await self._dispatch(ctx)
+        except InputNeeded as question:
+            await ctx.end(TaskState.TASK_STATE_INPUT_REQUIRED, question.question)
+        except Reject as rejection:
+            await ctx.end(TaskState.TASK_STATE_REJECTED, rejection.reason)
+        except ToolError as error:
+            await ctx.end(TaskState.TASK_STATE_FAILED, str(error))
+        except Exception as error:  # a crashing skill fails its task; the process keeps serving
+            log.exception("skill %s of agent %s raised", getattr(ctx.skill, "id", "?"), self.agent.name)
+            await ctx.end(TaskState.TASK_STATE_FAILED, describe_exception(error))
+        else:
+            await ctx.finish(result)
+
+    async def _dispatch(self, ctx: A2AToolContext) -> Any:
+        message = ctx.first_message
+        calls = [d for d in message_data(message) if isinstance(d, dict)]
+        texts = [p.text for p in message.parts if p.HasField("text")]
+        if calls and ("skill" in calls[0] or not texts):
+            call = calls[0]
+            skill = resolve_skill(self.agent, call.get("skill"))
+            arguments = call.get("arguments", {}) if "skill" in call else call
+            return await invoke(skill, arguments, ctx)
+        text = message_text(message)
+        if self.agent.text_handler is not None:
+            return await self.agent.text_handler(text, ctx)
+        return await handle_text(self.agent, text, ctx)
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        await TaskUpdater(event_queue, context.task_id or "", context.context_id or "").cancel()

@@ -1,0 +1,184 @@
+"""A2A agent cards: built from an agent definition, and validated field by field.
+
+Validation reports every problem with the JSON path of the field that is wrong, so a registry or
+``mesh card`` can say exactly what to fix.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from a2a.types import AgentCapabilities, AgentCard, AgentInterface, AgentProvider, AgentSkill
+from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
+
+from agents.definition import Agent
+
+__all__ = [
+    "A2A_PROTOCOL_VERSION",
+    "CardProblem",
+    "InvalidCard",
+    "build_card",
+    "card_json",
+    "card_to_dict",
+    "parse_card",
+    "validate_card",
+]
+
+A2A_PROTOCOL_VERSION = "1.0"
+JSONRPC_PATH = "/"
+REST_PATH = "/a2a"
+DEFAULT_MODES = ["text/plain", "application/json"]
+
+
+def build_card(agent: Agent, base_url: str) -> AgentCard:
+    """The card of ``agent`` served at ``base_url``: JSON-RPC at ``/``, HTTP+JSON at ``/a2a``."""
+    base = base_url.rstrip("/")
+    skills = [
+        AgentSkill(
+            id=s.id,
+            name=s.name,
+            description=s.description,
+            tags=list(s.tags) or [s.id],
+            examples=list(s.examples),
+            input_modes=list(s.input_modes or ()),
+            output_modes=list(s.output_modes or ()),
+        )
+        for s in agent.skills.values()
+    ]
+    card = AgentCard(
+        name=agent.name,
+        description=agent.description,
+        version=agent.version,
+        supported_interfaces=[
+            AgentInterface(protocol_binding="JSONRPC", protocol_version=A2A_PROTOCOL_VERSION, url=base + JSONRPC_PATH),
+            AgentInterface(protocol_binding="HTTP+JSON", protocol_version=A2A_PROTOCOL_VERSION, url=base + REST_PATH),
+        ],
+        capabilities=AgentCapabilities(streaming=True, push_notifications=True, extended_agent_card=False),
+        default_input_modes=DEFAULT_MODES,
+        default_output_modes=DEFAULT_MODES,
+        skills=skills,
+    )
+    if agent.provider is not None:
+        card.provider.CopyFrom(AgentProvider(organization=agent.provider.organization, url=agent.provider.url))
+    if agent.documentation_url:
+        card.documentation_url = agent.documentation_url
+    return card
+
+
+def card_to_dict(card: AgentCard) -> dict[str, Any]:
+    return MessageToDict(card)
+
+
+def card_json(card: AgentCard) -> str:
+    return json.dumps(card_to_dict(card), indent=2)
+
+
+@dataclass(frozen=True, slots=True)
+class CardProblem:
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+class InvalidCard(ValueError):
+    def __init__(self, problems: list[CardProblem]) -> None:
+        super().__init__("invalid agent card: " + "; ".join(map(str, problems)))
+        self.problems = problems
+
+
+def _require_text(card: dict[str, Any], key: str, path: str, problems: list[CardProblem]) -> None:
+    value = card.get(key)
+    if value is None:
+        problems.append(CardProblem(f"{path}.{key}", "is required"))
+    elif not isinstance(value, str) or not value.strip():
+        problems.append(CardProblem(f"{path}.{key}", "must be a non-empty string"))
+
+
+def _require_url(value: Any, path: str, problems: list[CardProblem]) -> None:
+    if not isinstance(value, str) or not value:
+        problems.append(CardProblem(path, "is required and must be a URL string"))
+        return
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https", "grpc", "grpcs") and not (parts.scheme == "" and ":" in value):
+        problems.append(CardProblem(path, f"must be an absolute http(s) URL, got {value!r}"))
+    elif parts.scheme in ("http", "https") and not parts.netloc:
+        problems.append(CardProblem(path, f"has no host: {value!r}"))
+
+
+def _require_list(
+    card: dict[str, Any], key: str, path: str, problems: list[CardProblem], *, non_empty: bool = True
+) -> list[Any]:
+    value = card.get(key)
+    if value is None:
+        problems.append(CardProblem(f"{path}.{key}", "is required"))
+        return []
+    if not isinstance(value, list):
+        problems.append(CardProblem(f"{path}.{key}", f"must be an array, got {type(value).__name__}"))
+        return []
+    if non_empty and not value:
+        problems.append(CardProblem(f"{path}.{key}", "must not be empty"))
+    return value
+
+
+def validate_card(card: Any) -> list[CardProblem]:
+    """Every problem of a card in JSON form (A2A 1.0, or 0.3 when it has a top-level ``url``)."""
+    if not isinstance(card, dict):
+        return [CardProblem("$", f"an agent card must be a JSON object, got {type(card).__name__}")]
+    problems: list[CardProblem] = []
+    for key in ("name", "description", "version"):
+        _require_text(card, key, "$", problems)
+    legacy = "supportedInterfaces" not in card and "url" in card
+    if legacy:  # A2A 0.3: one url plus a preferred transport
+        _require_url(card.get("url"), "$.url", problems)
+        _require_text(card, "protocolVersion", "$", problems)
+    else:
+        for i, interface in enumerate(_require_list(card, "supportedInterfaces", "$", problems)):
+            where = f"$.supportedInterfaces[{i}]"
+            if not isinstance(interface, dict):
+                problems.append(CardProblem(where, "must be an object"))
+                continue
+            _require_url(interface.get("url"), f"{where}.url", problems)
+            _require_text(interface, "protocolBinding", where, problems)
+            _require_text(interface, "protocolVersion", where, problems)
+    if not isinstance(card.get("capabilities"), dict):
+        problems.append(CardProblem("$.capabilities", "is required and must be an object"))
+    for key in ("defaultInputModes", "defaultOutputModes"):
+        for i, mode in enumerate(_require_list(card, key, "$", problems)):
+            if not isinstance(mode, str) or "/" not in mode:
+                problems.append(CardProblem(f"$.{key}[{i}]", f"must be a media type like 'text/plain', got {mode!r}"))
+    for i, skill in enumerate(_require_list(card, "skills", "$", problems, non_empty=False)):
+        where = f"$.skills[{i}]"
+        if not isinstance(skill, dict):
+            problems.append(CardProblem(where, "must be an object"))
+            continue
+        for key in ("id", "name", "description"):
+            _require_text(skill, key, where, problems)
+        _require_list(skill, "tags", where, problems, non_empty=False)
+    if not problems and not legacy:
+        try:
+            ParseDict(card, AgentCard(), ignore_unknown_fields=False)
+        except ParseError as exc:
+            problems.append(CardProblem("$", str(exc)))
+    return problems
+
+
+def parse_card(raw: str | bytes | dict[str, Any]) -> AgentCard:
+    """Parse and validate a 1.0 card; raises :class:`InvalidCard` naming every wrong field."""
+    if isinstance(raw, (str, bytes)):
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise InvalidCard([CardProblem("$", f"not valid JSON: {exc}")]) from None
+    else:
+        data = raw
+    problems = validate_card(data)
+    if problems:
+        raise InvalidCard(problems)
+    if "supportedInterfaces" not in data:
+        raise InvalidCard([CardProblem("$.supportedInterfaces", "an A2A 0.3 card; this client speaks 1.0")])
+    return ParseDict(data, AgentCard(), ignore_unknown_fields=False)

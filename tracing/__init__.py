@@ -1,0 +1,1 @@
+"""OpenTelemetry setup, propagation and span conventions (built in the tracing issue)."""
