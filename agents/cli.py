@@ -1,0 +1,223 @@
+"""The ``mesh`` command line.
+
+    mesh serve MODULE:ATTR [--host H] [--port N] [--stdio]
+    mesh card URL [--json]
+    mesh send URL "text" [--data JSON] [--stream] [--task ID --context ID] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import importlib.util
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from agents.definition import Agent
+from agents.runtime import describe_exception
+from agents.settings import MeshSettings, SettingsError
+
+__all__ = ["load_agent", "main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    """An error to print as one line, with no traceback."""
+
+
+def load_agent(target: str) -> Agent:
+    """Import ``module:attr`` (or ``path/to/file.py:attr``) and return the Agent it names."""
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise CliError(f"expected MODULE:ATTR, got {target!r}")
+    if module_name.endswith(".py"):
+        path = Path(module_name).resolve()
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        if spec is None or spec.loader is None:
+            raise CliError(f"cannot load {module_name}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[path.stem] = module
+        spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise CliError(f"cannot import {module_name}: {exc}") from None
+    agent = getattr(module, attr, None)
+    if not isinstance(agent, Agent):
+        raise CliError(f"{target} is {type(agent).__name__}, not an agents.Agent")
+    return agent
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from agents.service import serve, serve_stdio
+
+    agent = load_agent(args.target)
+    settings = MeshSettings.from_env(host=args.host, port=args.port, public_url=args.public_url)
+    if args.stdio:
+        serve_stdio(agent, settings)
+        return EXIT_OK
+
+    def announce(service: Any) -> None:
+        print(f"{agent.name} {agent.version}: A2A {service.base_url}/  MCP {service.base_url}/mcp", flush=True)
+
+    try:
+        asyncio.run(serve(agent, settings, on_ready=announce))
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
+async def _card(args: argparse.Namespace) -> int:
+    from protocols.a2a_client import fetch_card
+
+    async with httpx.AsyncClient(timeout=args.timeout) as http:
+        card, problems = await fetch_card(args.url, http)
+    if args.json:
+        print(json.dumps(card, indent=2))
+    else:
+        _print_card(card)
+    for problem in problems:
+        print(f"invalid: {problem}", file=sys.stderr)
+    return EXIT_FAILED if problems else EXIT_OK
+
+
+def _print_card(card: dict[str, Any]) -> None:
+    print(f"{card.get('name')} {card.get('version')} — {card.get('description')}")
+    for interface in card.get("supportedInterfaces", []):
+        print(f"  {interface.get('protocolBinding', '?'):<10} {interface.get('protocolVersion', '?'):<5} {interface.get('url')}")
+    caps = card.get("capabilities", {})
+    print("  capabilities: " + (", ".join(k for k, v in caps.items() if v is True) or "none"))
+    for skill in card.get("skills", []):
+        tags = ", ".join(skill.get("tags", []))
+        print(f"  skill {skill.get('id')}: {skill.get('description', '').splitlines()[0] if skill.get('description') else ''} [{tags}]")
+
+
+async def _send(args: argparse.Namespace) -> int:
+    from protocols.a2a_client import A2AConnection, user_message
+
+    data = None
+    if args.data is not None:
+        try:
+            data = json.loads(args.data)
+        except json.JSONDecodeError as exc:
+            raise CliError(f"--data is not JSON: {exc}") from None
+    if args.skill:
+        data = {"skill": args.skill, "arguments": data or {}}
+    message = user_message(args.text, data, task_id=args.task, context_id=args.context)
+    bindings = (args.binding,) if args.binding else ("JSONRPC", "HTTP+JSON")
+    async with httpx.AsyncClient(timeout=args.timeout) as http:
+        connection = await A2AConnection.open(args.url, http, streaming=args.stream, bindings=bindings)
+        final: dict[str, Any] = {}
+        async for event in connection.send(message):
+            final = event
+            print(json.dumps(event) if args.json else _describe(event), flush=True)
+    state = _state_of(final)
+    return EXIT_FAILED if state in ("TASK_STATE_FAILED", "TASK_STATE_REJECTED") else EXIT_OK
+
+
+def _state_of(event: dict[str, Any]) -> str | None:
+    for key in ("task", "statusUpdate"):
+        if key in event:
+            return event[key].get("status", {}).get("state")
+    return None
+
+
+def _parts_text(parts: list[dict[str, Any]]) -> str:
+    out = []
+    for part in parts:
+        if "text" in part:
+            out.append(part["text"])
+        elif "data" in part:
+            out.append(json.dumps(part["data"]))
+        elif "url" in part:
+            out.append(part["url"])
+        elif "raw" in part:
+            out.append(f"<{part.get('mediaType', 'bytes')} {part.get('filename', '')}>")
+    return " ".join(out)
+
+
+def _describe(event: dict[str, Any]) -> str:
+    """One human line per event; ``--json`` prints the events as they came."""
+    if "message" in event:
+        return f"message: {_parts_text(event['message'].get('parts', []))}"
+    if "task" in event:
+        task = event["task"]
+        lines = [f"task {task['id']} (context {task.get('contextId')}): {_short(task['status']['state'])}"]
+        if "message" in task["status"]:
+            lines.append(f"  {_parts_text(task['status']['message'].get('parts', []))}")
+        for artifact in task.get("artifacts", []):
+            lines.append(f"  artifact {artifact.get('name', artifact.get('artifactId'))}: {_parts_text(artifact['parts'])}")
+        return "\n".join(lines)
+    if "statusUpdate" in event:
+        status = event["statusUpdate"]["status"]
+        text = _parts_text(status.get("message", {}).get("parts", []))
+        return f"status: {_short(status['state'])}" + (f": {text}" if text else "")
+    if "artifactUpdate" in event:
+        artifact = event["artifactUpdate"]["artifact"]
+        return f"artifact {artifact.get('name', artifact.get('artifactId'))}: {_parts_text(artifact['parts'])}"
+    return json.dumps(event)
+
+
+def _short(state: str) -> str:
+    return state.removeprefix("TASK_STATE_").lower().replace("_", "-")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mesh", description="agent-mesh: A2A + MCP agents that work as one team")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve one agent (A2A + MCP on HTTP, or MCP on stdio)")
+    serve.add_argument("target", help="MODULE:ATTR or path/to/file.py:ATTR naming an agents.Agent")
+    serve.add_argument("--host", default=None, help="bind address (default MESH_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port (default MESH_PORT or a free one)")
+    serve.add_argument("--public-url", default=None, help="base URL written into the card")
+    serve.add_argument("--stdio", action="store_true", help="serve MCP on stdin/stdout instead of HTTP")
+    serve.set_defaults(run=_cmd_serve)
+
+    card = sub.add_parser("card", help="fetch, print and validate an agent card")
+    card.add_argument("url", help="agent base URL or card URL")
+    card.add_argument("--json", action="store_true", help="print the card as JSON")
+    card.add_argument("--timeout", type=float, default=10.0)
+    card.set_defaults(run=lambda a: asyncio.run(_card(a)))
+
+    send = sub.add_parser("send", help="send an A2A message and print the result")
+    send.add_argument("url", help="agent base URL")
+    send.add_argument("text", nargs="?", default=None, help="message text")
+    send.add_argument("--data", default=None, help="a JSON data part, e.g. '{\"skill\": \"x\", \"arguments\": {}}'")
+    send.add_argument("--skill", default=None, help="call this skill with --data as its arguments")
+    send.add_argument("--stream", action="store_true", help="stream events (SendStreamingMessage)")
+    send.add_argument("--task", default=None, help="continue this task (answer an input-required question)")
+    send.add_argument("--context", default=None, help="context (conversation) id")
+    send.add_argument("--binding", choices=["JSONRPC", "HTTP+JSON"], default=None)
+    send.add_argument("--json", action="store_true", help="print raw StreamResponse JSON, one per line")
+    send.add_argument("--timeout", type=float, default=60.0)
+    send.set_defaults(run=lambda a: asyncio.run(_send(a)))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "send" and args.text is None and args.data is None:
+        print("mesh send: give a text or --data", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(args.run(args) or 0)
+    except (CliError, SettingsError) as exc:
+        print(f"mesh {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as exc:  # protocol and network errors: one clear line, no traceback
+        print(f"mesh {args.command}: {describe_exception(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
