@@ -215,7 +215,10 @@ def _context_parameter(func: Callable[..., Any]) -> str | None:
 
 def _returns_unstructured(func: Callable[..., Any]) -> bool:
     """Skills returning our own result types publish no output schema."""
-    hint = _hints(func).get("return")
+    hints = _hints(func)
+    if "return" in hints and hints["return"] is type(None):
+        return True  # nothing to structure; emitted artifacts are the output
+    hint = hints.get("return")
     candidates = typing.get_args(hint) or (hint,)
     return any(inspect.isclass(c) and issubclass(c, _UNSTRUCTURED_RETURNS) for c in candidates) or any(
         inspect.isclass(a) and issubclass(a, _UNSTRUCTURED_RETURNS)

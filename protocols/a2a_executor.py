@@ -40,6 +40,7 @@ class A2AToolContext(ToolContext):
         self.agent = agent
         self.skill: Skill | None = None  # type: ignore[assignment]
         self._request = request
+        self.a2a = request  # the escape hatch for A2A-only details (current message, metadata)
         self._queue = queue
         self._updater = TaskUpdater(queue, request.task_id or "", request.context_id or "")
         self._task_started = request.current_task is not None

@@ -16,10 +16,19 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools.base import Tool
 from mcp.server.transport_security import TransportSecuritySettings
-from mcp_types import BlobResourceContents, CallToolResult, EmbeddedResource, TextContent
+from mcp_types import (
+    BlobResourceContents,
+    CallToolResult,
+    ElicitRequest,
+    ElicitRequestFormParams,
+    ElicitResult,
+    EmbeddedResource,
+    InputRequiredResult,
+    TextContent,
+)
 from pydantic import BaseModel, Field, PrivateAttr
 
-from agents.context import Artifact, Reject, Reply, ToolContext, ToolError
+from agents.context import Artifact, InputNeeded, Reject, Reply, ToolContext, ToolError
 from agents.definition import Agent, Skill
 from agents.runtime import describe_exception, invoke, normalise_result
 
@@ -33,24 +42,68 @@ def card_resource_uri(agent: Agent) -> str:
     return f"a2a://agents/{agent.name}/agent-card.json"
 
 
+_ANSWER_SCHEMA = {
+    "type": "object",
+    "properties": {"answer": {"type": "string", "description": "Your answer"}},
+    "required": ["answer"],
+}
+_PAST = {"decline": "declined", "cancel": "cancelled"}
+# From this protocol version on there is no back-channel: questions travel in InputRequiredResult.
+_MULTI_ROUND_VERSION = "2026-07-28"
+
+
 class _Answer(BaseModel):
     answer: str = Field(description="Your answer")
 
 
 class MCPToolContext(ToolContext):
-    """Tool context backed by an MCP request."""
+    """Tool context backed by an MCP request.
+
+    ``ask`` is an elicitation: a server-to-client request on handshake-era sessions, and on
+    2026-07-28 an ``InputRequiredResult`` the client answers by retrying the call. The retry runs the
+    skill again from the start with earlier answers replayed from ``request_state``, the same
+    replay the A2A face does from the task history.
+    """
 
     def __init__(self, agent: Agent, skill: Skill, mcp_context: Context[Any, Any]) -> None:
         self.agent = agent
         self.skill = skill
         self.mcp = mcp_context  # the escape hatch for MCP-only features (logging, sampling)
         self.emitted: list[Artifact] = []
+        self.answers: dict[str, str] = {}
+        self._asked = 0
+        if self.multi_round:
+            self.answers = self._collect_answers()
 
     @property
     def protocol(self) -> str:
         return "mcp"
 
+    @property
+    def multi_round(self) -> bool:
+        version = self.mcp.protocol_version
+        return version is not None and version >= _MULTI_ROUND_VERSION
+
+    def _collect_answers(self) -> dict[str, str]:
+        try:
+            answers = json.loads(self.mcp.request_state or "{}")
+        except ValueError:
+            raise ToolError(f"{self.skill.id}: request_state is not what this server sent") from None
+        for key, response in (self.mcp.input_responses or {}).items():
+            if not isinstance(response, ElicitResult):
+                continue
+            if response.action != "accept" or not response.content or "answer" not in response.content:
+                raise ToolError(f"{self.skill.id} stopped: a question was {_PAST.get(response.action, response.action)}")
+            answers[key] = str(response.content["answer"])
+        return answers
+
     async def ask(self, question: str) -> str:
+        key = f"q{self._asked}"
+        self._asked += 1
+        if self.multi_round:
+            if key in self.answers:
+                return self.answers[key]
+            raise InputNeeded(question)
         try:
             result = await self.mcp.elicit(question, _Answer)
         except Exception as exc:
@@ -59,8 +112,13 @@ class MCPToolContext(ToolContext):
                 f"({describe_exception(exc)})"
             ) from None
         if result.action != "accept":
-            raise ToolError(f"{self.skill.id} stopped: the question {question!r} was {result.action}ed")
+            raise ToolError(f"{self.skill.id} stopped: the question {question!r} was {_PAST[result.action]}")
         return result.data.answer
+
+    def input_required(self, question: str) -> InputRequiredResult:
+        key = f"q{self._asked - 1}"
+        request = ElicitRequest(params=ElicitRequestFormParams(message=question, requested_schema=_ANSWER_SCHEMA))
+        return InputRequiredResult(input_requests={key: request}, request_state=json.dumps(self.answers))
 
     async def progress(self, message: str, done: float | None = None, total: float | None = None) -> None:
         await self.mcp.report_progress(done if done is not None else 0, total, message)
@@ -85,6 +143,8 @@ class SkillTool(Tool):
         ctx = MCPToolContext(self._agent, self._skill, context)
         try:
             result = await invoke(self._skill, arguments, ctx)
+        except InputNeeded as question:
+            return ctx.input_required(question.question)
         except Reject as rejection:
             raise ToolError(f"{self._skill.id} rejected the request: {rejection.reason}") from None
         except ToolError:
@@ -94,9 +154,12 @@ class SkillTool(Tool):
             raise ToolError(f"Error executing tool {self._skill.id}: {describe_exception(error)}") from None
         if not convert_result:
             return result
-        if ctx.emitted or isinstance(result, (Artifact, Reply)) or _is_artifact_list(result):
+        if isinstance(result, (Artifact, Reply)) or _is_artifact_list(result):
             return _artifacts_result(self._skill, ctx.emitted, result)
-        return self.fn_metadata.convert_result(result)
+        converted = self.fn_metadata.convert_result(result)
+        if ctx.emitted:  # artifacts sent along the way come first, as they would on A2A
+            converted.content = [*_blocks(ctx.emitted), *converted.content]
+        return converted
 
 
 def _is_artifact_list(value: Any) -> bool:

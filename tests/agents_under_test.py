@@ -88,7 +88,7 @@ def hello(name: str) -> Reply:
 
 
 @agent.skill(tags=["survey"], examples=["take the survey"])
-async def survey(ctx: ToolContext) -> dict:
+async def survey(ctx: ToolContext) -> dict[str, str]:
     """Ask two questions, then return the answers."""
     colour = await ctx.ask("Favourite colour?")
     animal = await ctx.ask("Favourite animal?")
