@@ -13,6 +13,7 @@ import importlib
 import importlib.util
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,11 @@ def load_agent(target: str) -> Agent:
         sys.modules[path.stem] = module
         spec.loader.exec_module(module)
     else:
+        # MODULE is resolved from the current directory, as `python -m` and uvicorn do: the `mesh`
+        # console script's sys.path holds only its own directory and the installed packages.
+        cwd = str(Path.cwd())
+        if cwd not in sys.path and "" not in sys.path:
+            sys.path.insert(0, cwd)
         try:
             module = importlib.import_module(module_name)
         except ImportError as exc:
@@ -68,6 +74,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     def announce(service: Any) -> None:
         print(f"{agent.name} {agent.version}: A2A {service.base_url}/  MCP {service.base_url}/mcp", flush=True)
 
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the previous
+    # handler; a no-op one lets serve() return, so a clean stop exits 0 rather than -15.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     try:
         asyncio.run(serve(agent, settings, on_ready=announce))
     except KeyboardInterrupt:

@@ -11,8 +11,9 @@ KIND is one of:
 * ``floor``          a plain Starlette JSON echo (the HTTP floor, for context).
 
 Every kind is served by uvicorn, one worker, on 127.0.0.1, in an asyncio loop, with access logs off;
-the runtime kinds go through ``agents.service.serve`` (what ``mesh serve`` runs), which configures
-uvicorn the same way. ``--profile`` runs the process under cProfile and writes the stats on exit.
+the bare kinds let uvicorn bind its own socket (the reference), the runtime kinds go through
+``agents.service.serve`` (what ``mesh serve`` runs), which binds its socket first and then configures
+uvicorn with the same options. ``--profile`` runs the process under cProfile and writes the stats on exit.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import asyncio
 import cProfile
 import os
 import signal
-import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -111,11 +111,12 @@ def floor_app():  # type: ignore[no-untyped-def]
     return Starlette(routes=[Route("/", echo, methods=["POST"])])
 
 
-async def _serve_plain(app, sock: socket.socket) -> None:  # type: ignore[no-untyped-def]
+async def _serve_plain(app, port: int) -> None:  # type: ignore[no-untyped-def]
+    """uvicorn's own socket setup: the reference the runtime's ``serve`` must match."""
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, **UVICORN_OPTIONS))  # type: ignore[arg-type]
-    await server.serve(sockets=[sock])
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, **UVICORN_OPTIONS)  # type: ignore[arg-type]
+    await uvicorn.Server(config).serve()
 
 
 async def run(kind: str, port: int) -> None:
@@ -128,16 +129,13 @@ async def run(kind: str, port: int) -> None:
         settings = MeshSettings.from_env({}, home=home, port=port, task_store=store, log_level="WARNING")
         await serve(echo_agent(), settings)
         return
-    from agents.service import bind_socket
-
-    sock = bind_socket("127.0.0.1", port)
     if kind == "a2a-bare":
         app = bare_a2a_app(f"http://127.0.0.1:{port}")
     elif kind == "mcp-bare":
         app = bare_mcp_app()
     else:
         app = floor_app()
-    await _serve_plain(app, sock)
+    await _serve_plain(app, port)
 
 
 def main(argv: list[str] | None = None) -> int:

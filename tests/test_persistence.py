@@ -1,0 +1,64 @@
+"""Tasks live in the agent's SQLite file: they survive a clean restart and a kill -9."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.support import A2A_HEADERS, AgentProcess, rpc, skill_message, text_message
+
+TARGET = "tests.agents_under_test:agent"
+
+
+def call(url: str, method: str, params: dict) -> dict:
+    body = httpx.post(url + "/", json=rpc(method, params), headers=A2A_HEADERS, timeout=30).json()
+    assert "error" not in body, body
+    return body["result"]
+
+
+def test_a_conversation_resumes_after_a_restart(tmp_path):
+    agent = AgentProcess(TARGET, tmp_path).start()
+    try:
+        task = call(agent.url, "SendMessage", {"message": skill_message("survey", {}, "r1")})["task"]
+        ids = {"taskId": task["id"], "contextId": task["contextId"]}
+        call(agent.url, "SendMessage", {"message": text_message("amber", "r2", **ids)})
+        done = call(agent.url, "SendMessage", {"message": skill_message("echo", {"text": "kept"}, "r3")})["task"]
+        assert agent.stop() == 0  # SIGTERM: clean shutdown
+        assert "Application shutdown complete" in agent.log.read_text()
+        agent.start()
+        resumed = call(agent.url, "GetTask", {"id": task["id"]})
+        assert resumed["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
+        assert resumed["status"]["message"]["parts"][0]["text"] == "Favourite animal?"
+        finished = call(agent.url, "SendMessage", {"message": text_message("lynx", "r4", **ids)})["task"]
+        assert finished["status"]["state"] == "TASK_STATE_COMPLETED"
+        assert finished["artifacts"][0]["parts"][0]["data"] == {"colour": "amber", "animal": "lynx"}
+        again = call(agent.url, "GetTask", {"id": done["id"]})
+        assert again["artifacts"][0]["parts"][0]["text"] == "kept"
+    finally:
+        agent.stop()
+
+
+def test_completed_tasks_survive_kill_9(tmp_path):
+    agent = AgentProcess(TARGET, tmp_path).start()
+    try:
+        ids = [call(agent.url, "SendMessage", {"message": skill_message("add", {"a": i, "b": i}, f"k{i}")})["task"]["id"] for i in range(5)]
+        agent.kill()
+        agent.start()
+        results = [call(agent.url, "GetTask", {"id": task_id})["artifacts"][0]["parts"][0]["text"] for task_id in ids]
+        assert results == [str(2 * i) for i in range(5)]
+        listed = call(agent.url, "ListTasks", {})
+        assert {t["id"] for t in listed["tasks"]} >= set(ids)
+    finally:
+        agent.stop()
+
+
+def test_memory_store_keeps_nothing_across_restarts(tmp_path):
+    agent = AgentProcess(TARGET, tmp_path, env={"MESH_TASK_STORE": "memory"}).start()
+    try:
+        task = call(agent.url, "SendMessage", {"message": skill_message("echo", {"text": "gone"}, "m1")})["task"]
+        agent.stop()
+        agent.start()
+        body = httpx.post(agent.url + "/", json=rpc("GetTask", {"id": task["id"]}), headers=A2A_HEADERS).json()
+        assert body["error"]["code"] == -32001
+        assert not (tmp_path / "agents" / "testbench" / "a2a.db").exists()
+    finally:
+        agent.stop()
