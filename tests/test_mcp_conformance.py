@@ -93,6 +93,7 @@ def _read_results(out: Path) -> dict[str, list[dict]]:
 
 
 def _baseline() -> set[str]:
+    """Scenario names in the baseline: a flat YAML list, read without a YAML dependency."""
     return {m for m in re.findall(r"^\s*-\s*([\w.:-]+)\s*$", BASELINE.read_text(), re.MULTILINE)}
 
 
@@ -121,7 +122,8 @@ def test_mcp_conformance_suite(tmp_path):
             text=True,
             timeout=60,
         )
-    report = run.stdout[run.stdout.find("=== SUMMARY ===") :] or run.stdout[-4000:]
+    summary_at = run.stdout.find("=== SUMMARY ===")
+    report = run.stdout[summary_at:] if summary_at >= 0 else run.stdout[-4000:]
     agent_log = agent.log.read_text()[-3000:]
     assert run.returncode == 0, f"conformance exit {run.returncode}\n{report}\n{run.stderr[-2000:]}\n{agent_log}"
 

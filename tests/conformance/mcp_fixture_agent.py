@@ -20,12 +20,14 @@ import base64
 import io
 import json
 import struct
+import warnings
 import wave
 import zlib
 from typing import Any, Literal
 
 from mcp.server import MCPServer, ServerRequestContext
 from mcp.server.mcpserver import Context, UserMessage
+from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp_types import (
     AudioContent,
     Completion,
@@ -47,6 +49,9 @@ from pydantic import BaseModel, Field
 
 from agents import Agent, ToolContext, ToolError
 from protocols.mcp_server import MCPToolContext
+
+# The 2025-11-25 scenarios exercise logging and sampling, which the SDK flags as deprecated in 2026-07-28.
+warnings.filterwarnings("ignore", r"The (logging|sampling) capability is deprecated", MCPDeprecationWarning)
 
 agent = Agent(
     "mcp-conformance",
@@ -324,7 +329,8 @@ def test_prompt_with_arguments(arg1: str, arg2: str) -> list[UserMessage]:
 
 @agent.prompt(description="A prompt embedding the resource it is given")
 def test_prompt_with_embedded_resource(resourceUri: str) -> list[UserMessage]:
-    resource = TextResourceContents(uri=resourceUri, mime_type="text/plain", text="Embedded resource content for testing.")
+    text = "Embedded resource content for testing."
+    resource = TextResourceContents(uri=resourceUri, mime_type="text/plain", text=text)
     return [
         UserMessage(EmbeddedResource(type="resource", resource=resource)),
         UserMessage("Please process the embedded resource above."),
