@@ -29,6 +29,7 @@ from starlette.routing import BaseRoute
 from agents.definition import Agent
 from agents.settings import MeshSettings
 from protocols.a2a_executor import MeshAgentExecutor
+from protocols.a2a_recovery import resume_interrupted_tasks
 from protocols.cards import JSONRPC_PATH, REST_PATH
 
 __all__ = ["A2AServer", "build_a2a_server"]
@@ -55,6 +56,9 @@ class A2AServer:
             initialize = getattr(store, "initialize", None)
             if initialize is not None:
                 await initialize()
+        task_store = self.stores[0] if self.stores else None
+        if isinstance(task_store, DatabaseTaskStore):
+            await resume_interrupted_tasks(task_store, self.handler)
 
     async def ready(self) -> bool:
         """True when the task store answers."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 
 from tests.support import A2A_HEADERS, AgentProcess, rpc, skill_message, text_message
@@ -60,5 +62,27 @@ def test_memory_store_keeps_nothing_across_restarts(tmp_path):
         body = httpx.post(agent.url + "/", json=rpc("GetTask", {"id": task["id"]}), headers=A2A_HEADERS).json()
         assert body["error"]["code"] == -32001
         assert not (tmp_path / "agents" / "testbench" / "a2a.db").exists()
+    finally:
+        agent.stop()
+
+
+def test_work_interrupted_by_kill_9_is_resumed_on_restart(tmp_path):
+    agent = AgentProcess(TARGET, tmp_path).start()
+    try:
+        message = skill_message("slow", {"seconds": 2}, "interrupted")
+        task = call(agent.url, "SendMessage", {"message": message, "configuration": {"returnImmediately": True}})["task"]
+        for _ in range(50):  # wait until the skill really runs
+            if call(agent.url, "GetTask", {"id": task["id"]})["status"]["state"] == "TASK_STATE_WORKING":
+                break
+            time.sleep(0.05)
+        agent.kill()
+        agent.start()
+        deadline = time.monotonic() + 20
+        while (state := call(agent.url, "GetTask", {"id": task["id"]}))["status"]["state"] != "TASK_STATE_COMPLETED":
+            assert time.monotonic() < deadline, state
+            time.sleep(0.1)
+        assert state["artifacts"][0]["parts"][0]["text"] == "slept 2.0"
+        assert [m["messageId"] for m in state["history"] if m["role"] == "ROLE_USER"] == ["interrupted"]
+        assert state["metadata"]["meshRecoveries"] == 1
     finally:
         agent.stop()
