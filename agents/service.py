@@ -11,7 +11,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import uvicorn
 from mcp.server import MCPServer
@@ -42,8 +42,8 @@ class AgentService:
     base_url: str
     a2a: A2AServer
     mcp: MCPServer
-    app: Starlette
-    asgi: BodySizeLimit
+    app: Starlette = field(init=False)
+    asgi: BodySizeLimit = field(init=False)  # the app behind the body-size guard: what uvicorn runs
     accepting: bool = False
 
     async def healthz(self, request: Request) -> JSONResponse:
@@ -77,7 +77,7 @@ def build_service(agent: Agent, settings: MeshSettings, base_url: str) -> AgentS
         transport_security=transport_security_for(settings.host, settings.public_url),
         host=settings.host,
     )
-    service = AgentService(agent, settings, base_url, a2a, mcp, app=None, asgi=None)  # type: ignore[arg-type]
+    service = AgentService(agent, settings, base_url, a2a, mcp)
     routes = [
         *a2a.card_routes,
         Route("/healthz", service.healthz, methods=["GET"]),
