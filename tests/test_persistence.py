@@ -86,3 +86,31 @@ def test_work_interrupted_by_kill_9_is_resumed_on_restart(tmp_path):
         assert state["metadata"]["meshRecoveries"] == 1
     finally:
         agent.stop()
+
+
+async def test_a_task_that_keeps_crashing_the_process_is_failed_not_looped(tmp_path):
+    from a2a.server.context import ServerCallContext
+    from a2a.server.tasks import DatabaseTaskStore
+    from a2a.types import Task, TaskState, TaskStatus
+    from google.protobuf.json_format import ParseDict
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from protocols.a2a_recovery import RECOVERY_KEY
+    from tests.agents_under_test import agent
+    from tests.support import running_agent
+
+    db = tmp_path / "agents" / "testbench" / "a2a.db"
+    db.parent.mkdir(parents=True)
+    engine = create_async_engine(f"sqlite+aiosqlite:///{db}")
+    store = DatabaseTaskStore(engine)
+    task = Task(id="poison", context_id="c", status=TaskStatus(state=TaskState.TASK_STATE_WORKING))
+    task.history.append(ParseDict(skill_message("echo", {"text": "x"}, "p1"), task.history.add().__class__()))
+    task.metadata[RECOVERY_KEY] = 3
+    await store.save(task, ServerCallContext())
+    await engine.dispose()
+
+    async with running_agent(agent, tmp_path) as service:
+        async with httpx.AsyncClient(base_url=service.base_url, headers=A2A_HEADERS) as http:
+            stored = (await http.post("/", json=rpc("GetTask", {"id": "poison"}))).json()["result"]
+    assert stored["status"]["state"] == "TASK_STATE_FAILED"
+    assert stored["status"]["message"]["parts"][0]["text"] == "interrupted 3 times by a process crash; not resumed again"
