@@ -6,14 +6,11 @@ health, JSON-RPC and MCP routes come first.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-import uvicorn
 from mcp.server import MCPServer
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -26,8 +23,9 @@ from protocols.a2a_server import A2AServer, build_a2a_server
 from protocols.cards import build_card, card_json
 from protocols.http import BodySizeLimit
 from protocols.mcp_server import build_mcp_server, transport_security_for
+from protocols.serving import base_url_for, bind_socket, serve_asgi
 
-__all__ = ["AgentService", "bind_socket", "build_service", "serve", "serve_stdio"]
+__all__ = ["AgentService", "build_service", "serve", "serve_stdio"]
 
 log = logging.getLogger("agents.service")
 MCP_PATH = "/mcp"
@@ -91,34 +89,6 @@ def build_service(agent: Agent, settings: MeshSettings, base_url: str) -> AgentS
     return service
 
 
-def bind_socket(host: str, port: int) -> socket.socket:
-    """Bind before building the app, so a card built for port 0 names the real port.
-
-    The socket is made with an explicit ``IPPROTO_TCP``: asyncio turns Nagle's algorithm off
-    (``TCP_NODELAY``) only on accepted sockets whose ``proto`` says TCP, and a plain
-    ``socket.socket(family, SOCK_STREAM)`` has ``proto == 0``. With Nagle on, every reply on a
-    kept-alive connection waited for the peer's 40 ms delayed ACK (measured: 44 ms per
-    SendMessage instead of ~2 ms; see ``bench/hop.py``). Setting it on the listener too covers
-    platforms where accepted sockets inherit it.
-    """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
-    return sock
-
-
-def _base_url(settings: MeshSettings, sock: socket.socket) -> str:
-    if settings.public_url:
-        return settings.public_url
-    host, port = sock.getsockname()[:2]
-    if host in ("0.0.0.0", "::"):
-        host = "127.0.0.1"
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
 async def serve(
     agent: Agent,
     settings: MeshSettings,
@@ -127,34 +97,14 @@ async def serve(
 ) -> None:
     """Serve ``agent`` over HTTP until cancelled or signalled (SIGINT/SIGTERM stop it cleanly)."""
     sock = bind_socket(settings.host, settings.port)
-    service = build_service(agent, settings, _base_url(settings, sock))
-    config = uvicorn.Config(
-        service.asgi,
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        lifespan="on",
-        timeout_graceful_shutdown=5,
-    )
-    server = uvicorn.Server(config)
+    service = build_service(agent, settings, base_url_for(sock, settings.public_url))
 
-    async def announce() -> None:
-        while not server.started:
-            await asyncio.sleep(0.01)
+    def started() -> None:
         log.info("agent %s serving A2A at %s and MCP at %s%s", agent.name, service.base_url, service.base_url, MCP_PATH)
         if on_ready is not None:
             on_ready(service)
 
-    watcher = asyncio.create_task(announce())
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        await asyncio.shield(serving)
-    except asyncio.CancelledError:
-        server.should_exit = True  # a cancelled caller still gets a clean shutdown
-        await serving
-        raise
-    finally:
-        watcher.cancel()
-        sock.close()
+    await serve_asgi(service.asgi, sock, settings.log_level, started)
 
 
 def serve_stdio(agent: Agent, settings: MeshSettings) -> None:
