@@ -18,10 +18,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from agents.definition import Agent
+from agents.registration import RegistryLink
 from agents.settings import MeshSettings
 from protocols.a2a_server import A2AServer, build_a2a_server
 from protocols.cards import build_card, card_json
-from protocols.http import BodySizeLimit
+from protocols.http import BodySizeLimit, InFlight
 from protocols.mcp_server import build_mcp_server, transport_security_for
 from protocols.serving import base_url_for, bind_socket, serve_asgi
 
@@ -41,8 +42,10 @@ class AgentService:
     a2a: A2AServer
     mcp: MCPServer
     app: Starlette = field(init=False)
-    asgi: BodySizeLimit = field(init=False)  # the app behind the body-size guard: what uvicorn runs
+    asgi: BodySizeLimit = field(init=False)  # the app behind the guards: what uvicorn runs
+    in_flight: InFlight = field(init=False)
     accepting: bool = False
+    registry: RegistryLink | None = None
 
     async def healthz(self, request: Request) -> JSONResponse:
         return JSONResponse({"status": "alive", "agent": self.agent.name})
@@ -58,10 +61,15 @@ class AgentService:
         await self.a2a.start()
         async with self.mcp.session_manager.run():
             self.accepting = True
+            if self.settings.registry_url:
+                self.registry = RegistryLink(self.settings, self.base_url, lambda: self.in_flight.count)
+                await self.registry.start()
             try:
                 yield
             finally:
                 self.accepting = False
+                if self.registry is not None:  # leave the registry before refusing work
+                    await self.registry.stop()
                 await self.a2a.stop()
 
 
@@ -85,7 +93,8 @@ def build_service(agent: Agent, settings: MeshSettings, base_url: str) -> AgentS
         *a2a.rest_routes,
     ]
     service.app = Starlette(routes=routes, lifespan=service.lifespan)
-    service.asgi = BodySizeLimit(service.app, settings.max_body_bytes)
+    service.in_flight = InFlight(service.app)
+    service.asgi = BodySizeLimit(service.in_flight, settings.max_body_bytes)
     return service
 
 

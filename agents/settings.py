@@ -43,6 +43,25 @@ class MeshSettings(BaseModel):
     push_timeout_seconds: float = Field(default=5.0, gt=0, description="Timeout of one push delivery.")
     log_level: str = Field(default="INFO")
 
+    # -- registry: the client side (every agent) ------------------------------------------
+    registry_url: str | None = Field(default=None, description="Register with this registry on start.")
+    registry_token: str | None = Field(
+        default=None, description="Write credential for the registry; default: the token file under home."
+    )
+    registry_lease_seconds: float = Field(default=15.0, gt=0, description="Lease an agent asks for; it heartbeats at a third.")
+    # -- registry: the service ---------------------------------------------------------------
+    registry_db: str | None = Field(default=None, description="Store URL: sqlite:///path or postgresql://...")
+    registry_tokens: str | None = Field(default=None, description="Comma-separated bearer tokens accepted for writes.")
+    registry_jwt_secret: str | None = Field(default=None, description="HS256 secret for JWT write credentials.")
+    registry_jwt_public_key: str | None = Field(default=None, description="PEM file of the key verifying RS/ES JWTs.")
+    registry_jwt_audience: str | None = Field(default=None)
+    registry_jwt_issuer: str | None = Field(default=None)
+    registry_protect_reads: bool = Field(default=False, description="Reads need a credential too.")
+    registry_card_policy: Literal["allow-unsigned", "require-signed"] = Field(default="allow-unsigned")
+    registry_trusted_keys: str | None = Field(default=None, description="JWKS file of keys trusted for card signatures.")
+    registry_probe_seconds: float = Field(default=5.0, gt=0, description="How often instances are probed.")
+    registry_evict_seconds: float = Field(default=30.0, gt=0, description="Unhealthy this long: evicted.")
+
     @field_validator("public_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:

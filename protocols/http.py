@@ -7,7 +7,7 @@ import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodySizeLimit", "json_error_body"]
+__all__ = ["BodySizeLimit", "InFlight", "json_error_body"]
 
 log = logging.getLogger("protocols.http")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -86,3 +86,22 @@ class BodySizeLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+class InFlight:
+    """Counts HTTP requests being served (health probes excluded): the load a registry balances on."""
+
+    def __init__(self, app: ASGIApp, ignore: frozenset[str] = frozenset({"/healthz", "/readyz"})) -> None:
+        self.app = app
+        self.ignore = ignore
+        self.count = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") in self.ignore:
+            await self.app(scope, receive, send)
+            return
+        self.count += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.count -= 1

@@ -1,0 +1,88 @@
+"""Client of the registry's REST API (``/v1``), used by agents, the CLI and coordinators."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from registry.models import AgentRecord, InstanceRecord, Registration
+
+__all__ = ["RegistryClient", "RegistryError", "read_local_token"]
+
+
+class RegistryError(RuntimeError):
+    """The registry refused or failed a call; ``status`` and the registry's own message."""
+
+    def __init__(self, status: int, message: str, problems: list[dict[str, str]] | None = None) -> None:
+        details = "".join(f"\n  {p['path']}: {p['reason']}" for p in problems or [])
+        super().__init__(f"registry: {message} (HTTP {status}){details}")
+        self.status, self.message, self.problems = status, message, problems or []
+
+
+def read_local_token(home: Path) -> str | None:
+    """The token a registry sharing this ``MESH_HOME`` wrote for local writers."""
+    path = home / "registry" / "token"
+    return path.read_text().strip() if path.exists() else None
+
+
+class RegistryClient:
+    def __init__(self, base_url: str, token: str | None = None, http: httpx.AsyncClient | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._own_http = http is None
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.http = http or httpx.AsyncClient(timeout=10)
+        self.headers = headers
+
+    async def aclose(self) -> None:
+        if self._own_http:
+            await self.http.aclose()
+
+    async def __aenter__(self) -> RegistryClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self.http.request(method, self.base_url + path, headers=self.headers, **kwargs)
+        except httpx.HTTPError as exc:
+            raise RegistryError(0, f"cannot reach {self.base_url}: {type(exc).__name__}: {exc}") from None
+        if response.status_code >= 400:
+            try:
+                error = response.json()["error"]
+                raise RegistryError(response.status_code, error["message"], error.get("problems"))
+            except (ValueError, KeyError, TypeError):
+                raise RegistryError(response.status_code, response.text[:200] or response.reason_phrase) from None
+        return response
+
+    async def register(self, *, card_url: str | None = None, card: dict[str, Any] | None = None,
+                       url: str | None = None, mcp: dict[str, Any] | None = None,
+                       lease_seconds: float | None = None) -> Registration:
+        body = {k: v for k, v in {"card_url": card_url, "card": card, "url": url, "mcp": mcp,
+                                  "lease_seconds": lease_seconds}.items() if v is not None}
+        return Registration.model_validate_json((await self._call("POST", "/v1/instances", json=body)).content)
+
+    async def heartbeat(self, instance_id: str, in_flight: int = 0) -> InstanceRecord:
+        response = await self._call("POST", f"/v1/instances/{instance_id}/heartbeat", json={"in_flight": in_flight})
+        return InstanceRecord.model_validate_json(response.content)
+
+    async def deregister(self, instance_id: str) -> None:
+        await self._call("DELETE", f"/v1/instances/{instance_id}")
+
+    async def deregister_agent(self, agent_id: str) -> None:
+        await self._call("DELETE", f"/v1/agents/{agent_id}")
+
+    async def find(self, **filters: Any) -> list[AgentRecord]:
+        params = {k: ("true" if v is True else v) for k, v in filters.items() if v not in (None, False)}
+        agents = (await self._call("GET", "/v1/agents", params=params)).json()["agents"]
+        return [AgentRecord.model_validate(a) for a in agents]
+
+    async def agent(self, agent_id: str) -> AgentRecord:
+        return AgentRecord.model_validate_json((await self._call("GET", f"/v1/agents/{agent_id}")).content)
+
+    async def resolve(self, agent_id: str, policy: str = "round_robin") -> InstanceRecord:
+        response = await self._call("GET", f"/v1/agents/{agent_id}/resolve", params={"policy": policy})
+        return InstanceRecord.model_validate_json(response.content)

@@ -1,0 +1,106 @@
+"""Who may write to (and, optionally, read from) the registry.
+
+Credentials are bearer tokens or JWTs (HS256 with a shared secret, or RS/ES with a public key,
+with audience and issuer checked when configured). With nothing configured the registry makes a
+random token and writes it to ``$MESH_HOME/registry/token`` (mode 0600): writes are never open,
+and agents sharing that home find it without configuration. Tokens are never logged or echoed.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jwt
+
+from agents.settings import MeshSettings
+
+__all__ = ["AuthError", "Credentials", "token_file"]
+
+log = logging.getLogger("registry.auth")
+
+
+class AuthError(Exception):
+    """Missing or invalid credential; the message never contains the credential."""
+
+
+def token_file(settings: MeshSettings) -> Path:
+    return settings.home / "registry" / "token"
+
+
+@dataclass
+class Credentials:
+    tokens: set[str] = field(default_factory=set)
+    jwt_key: str | bytes | None = None
+    jwt_algorithms: list[str] = field(default_factory=list)
+    audience: str | None = None
+    issuer: str | None = None
+    protect_reads: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: MeshSettings) -> Credentials:
+        creds = cls(
+            tokens={t.strip() for t in (settings.registry_tokens or "").split(",") if t.strip()},
+            audience=settings.registry_jwt_audience,
+            issuer=settings.registry_jwt_issuer,
+            protect_reads=settings.registry_protect_reads,
+        )
+        if settings.registry_jwt_secret:
+            creds.jwt_key, creds.jwt_algorithms = settings.registry_jwt_secret, ["HS256"]
+        elif settings.registry_jwt_public_key:
+            creds.jwt_key = Path(settings.registry_jwt_public_key).read_bytes()
+            creds.jwt_algorithms = ["RS256", "ES256", "PS256", "EdDSA"]
+        if not creds.tokens and creds.jwt_key is None:
+            creds.tokens.add(_local_token(settings))
+        return creds
+
+    def check(self, authorization: str | None) -> str:
+        """The caller's identity, or AuthError."""
+        if not authorization:
+            raise AuthError("this call needs a credential: Authorization: Bearer <token>")
+        scheme, _, credential = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not credential.strip():
+            raise AuthError("the Authorization header must be 'Bearer <token>'")
+        credential = credential.strip()
+        if any(hmac.compare_digest(credential, token) for token in self.tokens):
+            return "token"
+        if self.jwt_key is not None and credential.count(".") == 2:
+            try:
+                claims = jwt.decode(
+                    credential,
+                    self.jwt_key,
+                    algorithms=self.jwt_algorithms,
+                    audience=self.audience,
+                    issuer=self.issuer,
+                    options={"require": ["exp"], "verify_aud": self.audience is not None},
+                )
+            except jwt.ExpiredSignatureError:
+                raise AuthError("the token has expired") from None
+            except jwt.InvalidAudienceError:
+                raise AuthError("the token is for another audience") from None
+            except jwt.InvalidIssuerError:
+                raise AuthError("the token has the wrong issuer") from None
+            except jwt.PyJWTError as exc:
+                raise AuthError(f"the token is not valid: {type(exc).__name__}") from None
+            return str(claims.get("sub", "jwt"))
+        raise AuthError("the credential is not valid")
+
+
+def _local_token(settings: MeshSettings) -> str:
+    path = token_file(settings)
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another registry process on the same home won the race
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token)
+    log.info("registry write token created in %s", path)
+    return token

@@ -1,0 +1,89 @@
+"""Intake: turn a registration request into a validated, verified agent description.
+
+Cards are fetched (or taken from the body), validated field by field, and their JWS signatures
+checked against the trusted keys; MCP servers reached by URL have their tools listed.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from mcp import Client
+
+from protocols.a2a_client import WELL_KNOWN_CARD, CardFetchError, fetch_card
+from protocols.card_signing import TrustedKeys, verify_card
+from protocols.cards import CardProblem, validate_card
+from registry.models import MCPServerSpec, MCPToolSpec, RegisterRequest
+from registry.records import AgentDescription, describe_card, describe_mcp, instance_url_of
+
+__all__ = ["Intake", "IntakeError"]
+
+
+class IntakeError(Exception):
+    """A registration refused: ``status`` is the HTTP status, ``problems`` the card's wrong fields."""
+
+    def __init__(self, status: int, message: str, problems: list[CardProblem] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.problems = status, message, problems or []
+
+
+@dataclass
+class Intake:
+    http: httpx.AsyncClient
+    trusted: TrustedKeys | None
+    require_signed: bool
+    mcp_timeout: float = 10.0
+
+    async def describe(self, request: RegisterRequest) -> tuple[AgentDescription, str]:
+        """(description, instance URL) of what ``request`` registers, or IntakeError."""
+        if request.mcp is not None:
+            return await self._mcp(request.mcp)
+        if request.card_url is not None:
+            try:
+                card, problems = await fetch_card(request.card_url, self.http)
+            except CardFetchError as exc:
+                raise IntakeError(502, str(exc)) from None
+            url = request.url or _base_of(request.card_url, card)
+        else:
+            card = request.card or {}
+            problems = validate_card(card)
+            url = request.url or (instance_url_of(card) if not problems else "")
+        if problems:
+            raise IntakeError(422, "invalid agent card", problems)
+        return self._verified(card), url.rstrip("/")
+
+    def _verified(self, card: dict[str, Any]) -> AgentDescription:
+        check = verify_card(card, self.trusted)
+        if check.signed and not check.verified and self.trusted is not None and self.trusted.keys:
+            raise IntakeError(422, f"card refused: {check.detail}", [CardProblem("$.signatures", check.detail)])
+        if self.require_signed and not check.verified:
+            raise IntakeError(422, f"card refused: this registry requires verified signatures ({check.detail})",
+                              [CardProblem("$.signatures", check.detail)])
+        description = describe_card(card)
+        description.verified, description.verification = check.verified, check.detail
+        return description
+
+    async def _mcp(self, spec: MCPServerSpec) -> tuple[AgentDescription, str]:
+        if spec.url is not None and spec.tools is None:
+            spec = spec.model_copy(update={"tools": await self._list_tools(spec.url)})
+        url = spec.url or "stdio:" + shlex.join(spec.command or [])
+        return describe_mcp(spec), url
+
+    async def _list_tools(self, url: str) -> list[MCPToolSpec]:
+        try:
+            async with Client(url, read_timeout_seconds=self.mcp_timeout) as client:
+                tools = (await client.list_tools()).tools
+        except Exception as exc:
+            raise IntakeError(502, f"cannot list the tools of {url}: {type(exc).__name__}: {exc}") from None
+        return [MCPToolSpec(name=t.name, description=t.description or "", input_schema=t.input_schema) for t in tools]
+
+
+def _base_of(card_url: str, card: dict[str, Any]) -> str:
+    if card_url.endswith(WELL_KNOWN_CARD):
+        return card_url[: -len(WELL_KNOWN_CARD)]
+    if not card_url.endswith(".json"):
+        return card_url
+    return instance_url_of(card)
