@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+
 import yaml
 
 from agents.cli import load_agent
@@ -9,26 +12,57 @@ from agents.settings import MeshSettings
 from tests.support import ROOT
 
 
-def services() -> dict:
-    return yaml.safe_load((ROOT / "compose.yaml").read_text())["services"]
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "compose.yaml").read_text())
 
 
-def test_every_service_serves_a_real_agent_with_valid_settings():
-    for name, service in services().items():
+def environment(service: dict) -> dict[str, str]:
+    """The service's environment with ${VAR:-default} resolved to its default, as compose would."""
+    return {k: re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(v)) for k, v in service["environment"].items()}
+
+
+def mesh_services() -> dict:
+    return {name: s for name, s in compose()["services"].items() if s.get("image") == "agent-mesh:latest"}
+
+
+def test_every_mesh_service_runs_a_real_command_with_valid_settings():
+    services = compose()["services"]
+    for name, service in mesh_services().items():
         command = service["command"]
-        assert command[0] == "serve", name
-        agent = load_agent(command[1])
+        assert command[0] in ("serve", "registry"), name
+        if command[0] == "serve":
+            assert load_agent(command[1]).name
         port = int(command[command.index("--port") + 1])
-        settings = MeshSettings.from_env({k: str(v) for k, v in service["environment"].items()})
-        assert settings.port == port and settings.host == "0.0.0.0"
-        assert settings.public_url == f"http://{name}:{port}", "the card must name the service, not localhost"
+        settings = MeshSettings.from_env(environment(service))
+        assert settings.port == port and settings.host == "0.0.0.0", name
+        assert settings.public_url == f"http://{name}:{port}", "the card and links must name the service"
         assert any(str(p).endswith(f":{port}") for p in service["ports"])
-        assert "/readyz" in " ".join(service["healthcheck"]["test"])
-        assert agent.name
+        assert f"127.0.0.1:{port}/readyz" in " ".join(service["healthcheck"]["test"])
+        for dependency, condition in service.get("depends_on", {}).items():
+            assert dependency in services and condition["condition"] == "service_healthy"
+            assert "healthcheck" in services[dependency]
+
+
+def test_agents_register_with_the_registry_using_its_token():
+    services = mesh_services()
+    registry = services["registry"]
+    registry_env = environment(registry)
+    assert "--db" in registry["command"] and registry["command"][registry["command"].index("--db") + 1].startswith("postgresql://")
+    database = registry["command"][registry["command"].index("--db") + 1]
+    postgres_env = compose()["services"]["postgres"]["environment"]
+    assert database == f"postgresql://{postgres_env['POSTGRES_USER']}:{postgres_env['POSTGRES_PASSWORD']}@postgres:5432/{postgres_env['POSTGRES_DB']}"
+    for name, service in services.items():
+        if service["command"][0] != "serve":
+            continue
+        env = environment(service)
+        assert env["MESH_REGISTRY_URL"] == registry_env["MESH_PUBLIC_URL"]
+        assert env["MESH_REGISTRY_TOKEN"] in registry_env["MESH_REGISTRY_TOKENS"].split(",")
+        assert "registry" in service["depends_on"]
 
 
 def test_the_image_installs_every_package():
     dockerfile = (ROOT / "Dockerfile").read_text()
     for package in ("agents", "protocols", "registry", "tracing"):
         assert f"COPY {package} ./{package}" in dockerfile
+        assert os.path.isdir(ROOT / package)
     assert 'ENTRYPOINT ["mesh"]' in dockerfile
