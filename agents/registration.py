@@ -22,11 +22,10 @@ _RETRY_MAX = 10.0
 
 class RegistryLink:
     def __init__(self, settings: MeshSettings, base_url: str, in_flight: Callable[[], int]) -> None:
-        assert settings.registry_url
         self.settings = settings
         self.base_url = base_url
         self.in_flight = in_flight
-        self.client = RegistryClient(settings.registry_url, settings.registry_token or read_local_token(settings.home))
+        self.client = self._client()
         self.instance_id: str | None = None
         self.registered = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -46,6 +45,17 @@ class RegistryLink:
             except (RegistryError, asyncio.TimeoutError) as exc:
                 log.warning("could not deregister from the registry: %s", exc)
         await self.client.aclose()
+
+    def _client(self) -> RegistryClient:
+        assert self.settings.registry_url, "a RegistryLink needs MESH_REGISTRY_URL"
+        token = self.settings.registry_token or read_local_token(self.settings.home)
+        return RegistryClient(self.settings.registry_url, token)
+
+    async def _reread_local_token(self) -> None:
+        """Take up the token file of a registry sharing our home that started after us (or made a new one)."""
+        if self.settings.registry_token is None:
+            await self.client.aclose()
+            self.client = self._client()
 
     async def _register(self) -> None:
         registration = await self.client.register(card_url=self.base_url, lease_seconds=self.settings.registry_lease_seconds)
@@ -68,6 +78,8 @@ class RegistryLink:
                 if exc.status == 404:  # the registry lost us (a wiped store): register again at once
                     self.instance_id = None
                     continue
+                if exc.status == 401:
+                    await self._reread_local_token()
                 log.warning("registry: %s; retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _RETRY_MAX, period)

@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp_types import AudioContent, EmbeddedResource, ImageContent, TextContent
+from opentelemetry import trace
 from pydantic import BaseModel, ValidationError
 
-from agents.context import Artifact, Reply, ToolContext
+from agents.context import Artifact, InputNeeded, Reject, Reply, ToolContext
 from agents.definition import Agent, Skill
+from tracing import content_recording
+from tracing.conventions import record_error, tool_span
+from tracing.metrics import skill_metrics
+from tracing.redaction import redacted_json
 
 __all__ = ["SkillCallError", "describe_exception", "invoke", "normalise_result", "resolve_skill"]
 
@@ -43,12 +49,45 @@ async def invoke(skill: Skill, arguments: Mapping[str, Any], ctx: ToolContext) -
 
     Raises :class:`SkillCallError` for invalid arguments, :class:`ToolError` for failures meant
     for the caller, and re-raises the skill's own control exceptions (``InputNeeded``, ``Reject``)
-    and unexpected exceptions unchanged, so each face reports them its own way.
+    and unexpected exceptions unchanged, so each face reports them its own way. Every call is an
+    ``execute_tool`` span and counts in the skill metrics.
     """
     if not isinstance(arguments, Mapping):
         raise SkillCallError(f"arguments for skill {skill.id!r} must be an object, got {type(arguments).__name__}")
     if ctx.skill is not skill:
         ctx.skill = skill
+    labels = {"gen_ai.agent.name": ctx.agent.name, "gen_ai.tool.name": skill.id, "mesh.protocol": ctx.protocol}
+    span = tool_span(skill.id, call_id=ctx.task_id)
+    if content_recording():
+        span.set_attribute("gen_ai.tool.call.arguments", redacted_json(dict(arguments)))
+    metrics = skill_metrics()
+    metrics.started(labels)
+    started = time.perf_counter()
+    error_type: str | None = None
+    try:
+        with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
+            result = await _call(skill, arguments, ctx)
+        if content_recording():
+            span.set_attribute("gen_ai.tool.call.result", redacted_json(result if _jsonable(result) else repr(result)))
+        return result
+    except InputNeeded:
+        span.add_event("input-required")
+        raise
+    except Reject as rejection:
+        span.set_attribute("mesh.outcome", "rejected")
+        span.add_event("rejected", {"reason": rejection.reason[:300]})
+        raise
+    except BaseException as error:
+        error_type = "invalid_arguments" if isinstance(error, SkillCallError) else (
+            "tool_error" if isinstance(error, ToolError) else type(error).__name__)
+        record_error(span, error if isinstance(error, ToolError) else describe_exception(error), error_type)
+        raise
+    finally:
+        metrics.finished(labels, time.perf_counter() - started, error_type)
+        span.end()
+
+
+async def _call(skill: Skill, arguments: Mapping[str, Any], ctx: ToolContext) -> Any:
     try:
         return await skill.tool.run(dict(arguments), ctx)  # type: ignore[arg-type]
     except (ToolError, UnexpectedToolError) as exc:
@@ -60,6 +99,10 @@ async def invoke(skill: Skill, arguments: Mapping[str, Any], ctx: ToolContext) -
         if isinstance(cause, ToolError):
             raise cause from None
         raise
+
+
+def _jsonable(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool, dict, list))
 
 
 def _validation_message(skill: Skill, error: ValidationError) -> str:

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+import tracing
 from agents.definition import Agent
 from agents.registration import RegistryLink
 from agents.settings import MeshSettings
@@ -25,6 +26,7 @@ from protocols.cards import build_card, card_json
 from protocols.http import BodySizeLimit, InFlight
 from protocols.mcp_server import build_mcp_server, transport_security_for
 from protocols.serving import base_url_for, bind_socket, serve_asgi
+from tracing.propagation import ExtractTraceContext
 
 __all__ = ["AgentService", "build_service", "serve", "serve_stdio"]
 
@@ -93,7 +95,7 @@ def build_service(agent: Agent, settings: MeshSettings, base_url: str) -> AgentS
         *a2a.rest_routes,
     ]
     service.app = Starlette(routes=routes, lifespan=service.lifespan)
-    service.in_flight = InFlight(service.app)
+    service.in_flight = InFlight(ExtractTraceContext(service.app))
     service.asgi = BodySizeLimit(service.in_flight, settings.max_body_bytes)
     return service
 
@@ -105,6 +107,7 @@ async def serve(
     on_ready: Callable[[AgentService], None] | None = None,
 ) -> None:
     """Serve ``agent`` over HTTP until cancelled or signalled (SIGINT/SIGTERM stop it cleanly)."""
+    tracing.configure(agent.name, settings)
     sock = bind_socket(settings.host, settings.port)
     service = build_service(agent, settings, base_url_for(sock, settings.public_url))
 
@@ -118,5 +121,6 @@ async def serve(
 
 def serve_stdio(agent: Agent, settings: MeshSettings) -> None:
     """Serve the MCP face on stdin/stdout (stdout carries the protocol: logs go to stderr)."""
+    tracing.configure(agent.name, settings)
     base = settings.public_url or f"http://{settings.host}:{settings.port or 8000}"
     build_mcp_server(agent, card_json(build_card(agent, base))).run("stdio")

@@ -42,6 +42,13 @@ class MeshSettings(BaseModel):
     )
     push_timeout_seconds: float = Field(default=5.0, gt=0, description="Timeout of one push delivery.")
     log_level: str = Field(default="INFO")
+    trace_store: bool = Field(default=True, description="Keep spans in $MESH_HOME/traces.db for mesh traces.")
+    trace_content: bool = Field(
+        default=False, description="Record skill arguments and results on spans (secrets redacted)."
+    )
+    trace_viewer_url: str | None = Field(
+        default=None, description="Jaeger or Phoenix base URL; mesh trace prints a link to the trace there."
+    )
 
     # -- registry: the client side (every agent) ------------------------------------------
     registry_url: str | None = Field(default=None, description="Register with this registry on start.")

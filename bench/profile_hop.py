@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import json
 import os
 import pstats
 import signal
@@ -26,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from hop import CLIENT_CORE, RESULTS, WORKLOADS, Server, free_port, run_window  # noqa: E402
+from hop import CLIENT_CORE, RESULTS, SERVER_CORE, WORKLOADS, Server, free_port, pin_process, run_window  # noqa: E402
 
 PAIRS = {"a2a": ["runtime", "a2a-bare"], "mcp": ["runtime", "mcp-bare"], "floor": ["floor"]}
 
@@ -42,6 +43,19 @@ def _group(filename: str) -> str:
     if "/work/" in filename or filename.startswith(str(Path.cwd())):
         return "ours:" + "/".join(Path(filename).parts[-2:])
     return "stdlib:" + Path(filename).stem
+
+
+def gc_report(path: Path, requests: int) -> str:
+    """The garbage collector's share: collections per generation and their time per request."""
+    stats = json.loads(path.read_text())
+    per_gen = ", ".join(
+        f"gen{g}: {n} ({s / max(n, 1) * 1e3:.1f} ms each)" for g, (n, s) in enumerate(zip(stats["collections"], stats["seconds"]))
+    )
+    total = sum(stats["seconds"]) / requests * 1e6
+    return (
+        f"garbage collector: {total:.0f} µs per request; {per_gen}; "
+        f"{stats['tracked_objects']:,} tracked objects, {stats['frozen_objects']:,} frozen"
+    )
 
 
 def report(path: Path, requests: int, top: int) -> str:
@@ -65,7 +79,8 @@ def report(path: Path, requests: int, top: int) -> str:
 
 
 async def profile(workload_name: str, kinds: list[str], requests: int, top: int) -> None:
-    if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2:
+    pinned = hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) >= 2
+    if pinned:
         os.sched_setaffinity(0, {CLIENT_CORE})
     workload = WORKLOADS[workload_name]
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -73,9 +88,11 @@ async def profile(workload_name: str, kinds: list[str], requests: int, top: int)
         out = RESULTS / f"profile-{workload_name}-{kind}.prof"
         out.unlink(missing_ok=True)
         server = Server(kind, free_port(), RESULTS / f"server-{kind}-profile.log", profile=out)
-        server.start(pin=True)
+        server.start()
         try:
             await server.wait_ready()
+            if pinned and server.proc is not None:
+                pin_process(server.proc.pid, SERVER_CORE)
             await run_window(server, workload, 4, 500, 5.0, full_check=True)
             server.signal(signal.SIGUSR1)
             await asyncio.sleep(0.2)
@@ -88,6 +105,7 @@ async def profile(workload_name: str, kinds: list[str], requests: int, top: int)
         finally:
             server.stop()
         print(f"\n===== {workload_name} / {kind}: {window.requests} requests at c1 under cProfile ({out.name})")
+        print(gc_report(out.with_suffix(".gc.json"), window.requests))
         print(report(out, window.requests, top))
 
 

@@ -1,19 +1,23 @@
 """The servers the hop benchmark compares, each run in its own process the same way.
 
-    python bench/servers.py KIND PORT [--core N] [--profile OUT.prof]
+    python bench/servers.py KIND PORT [--profile OUT.prof]
 
 KIND is one of:
 
-* ``runtime``        our runtime serving the echo agent (A2A + MCP), in-memory task store;
+* ``runtime``        ``mesh serve bench/echo_agent.py:agent`` (A2A + MCP), in-memory task store;
 * ``runtime-sqlite`` the same with the runtime's default SQLite task store;
-* ``a2a-bare``       a bare a2a-sdk server (card + JSON-RPC routes) whose executor does the same echo;
-* ``mcp-bare``       a bare ``MCPServer`` with an ``echo`` tool on its streamable HTTP app;
+* ``runtime-sync``   the same as ``runtime`` with the skill written as a plain ``def``;
+* ``runtime-notrace`` the same as ``runtime`` with ``OTEL_SDK_DISABLED=true`` (no spans, no span store);
+* ``a2a-bare``       a bare a2a-sdk server (card + JSON-RPC routes, in-memory task store) whose
+                     executor does the same echo: a Task, one text artifact, completed;
+* ``mcp-bare``       a bare ``MCPServer`` with an ``async def echo`` tool on its streamable HTTP app;
 * ``floor``          a plain Starlette JSON echo (the HTTP floor, for context).
 
-Every kind is served by uvicorn, one worker, on 127.0.0.1, in an asyncio loop, with access logs off;
-the bare kinds let uvicorn bind its own socket (the reference), the runtime kinds go through
-``agents.service.serve`` (what ``mesh serve`` runs), which binds its socket first and then configures
-uvicorn with the same options. ``--profile`` runs the process under cProfile and writes the stats on exit.
+Every kind is served by uvicorn, one worker, asyncio loop, on 127.0.0.1, access log off, log level
+warning. The bare kinds let uvicorn bind its own socket (the reference); the runtime kinds run the
+``mesh serve`` command's code in-process (``agents.cli.main``), exactly what a deployment runs.
+The bare processes import only their SDK. ``--profile`` runs cProfile between SIGUSR1 and SIGUSR2
+and writes the stats file at SIGUSR2, so start-up and warm-up stay out of the profile.
 """
 
 from __future__ import annotations
@@ -21,34 +25,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
+import json
 import os
 import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-KINDS = ("runtime", "runtime-sqlite", "a2a-bare", "mcp-bare", "floor")
-UVICORN_OPTIONS = {"log_level": "warning", "access_log": False, "lifespan": "on", "timeout_graceful_shutdown": 5}
+KINDS = ("runtime", "runtime-sqlite", "runtime-sync", "runtime-notrace", "a2a-bare", "mcp-bare", "floor")
+# the options protocols.serving.serve_asgi gives uvicorn for the runtime
+UVICORN_OPTIONS: dict[str, Any] = {"log_level": "warning", "access_log": False, "lifespan": "on", "timeout_graceful_shutdown": 5}
 
 
-def echo_agent():  # type: ignore[no-untyped-def]
-    from agents import Agent
-
-    agent = Agent("echo", "Echoes its input back", version="1.0.0")
-
-    @agent.skill(tags=["echo"])
-    def echo(text: str) -> str:
-        """Echo the text back."""
-        return text
-
-    return agent
-
-
-def bare_a2a_app(base_url: str):  # type: ignore[no-untyped-def]
+def bare_a2a_app(base_url: str) -> Any:
     """The minimal a2a-sdk 1.3 server: the executor replies with a completed task and one text artifact."""
     from a2a.helpers import get_message_text, new_task_from_user_message
     from a2a.server.agent_execution import AgentExecutor, RequestContext
@@ -85,20 +82,20 @@ def bare_a2a_app(base_url: str):  # type: ignore[no-untyped-def]
     return Starlette(routes=[*create_agent_card_routes(card), *create_jsonrpc_routes(handler, rpc_url="/")])
 
 
-def bare_mcp_app():  # type: ignore[no-untyped-def]
+def bare_mcp_app() -> Any:
     from mcp.server import MCPServer
 
     server = MCPServer("echo", version="1.0.0", instructions="Echoes its input back")
 
     @server.tool()
-    def echo(text: str) -> str:
+    async def echo(text: str) -> str:
         """Echo the text back."""
         return text
 
     return server.streamable_http_app(streamable_http_path="/mcp")
 
 
-def floor_app():  # type: ignore[no-untyped-def]
+def floor_app() -> Any:
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse
@@ -111,48 +108,84 @@ def floor_app():  # type: ignore[no-untyped-def]
     return Starlette(routes=[Route("/", echo, methods=["POST"])])
 
 
-async def _serve_plain(app, port: int) -> None:  # type: ignore[no-untyped-def]
-    """uvicorn's own socket setup: the reference the runtime's ``serve`` must match."""
+def run_bare(kind: str, port: int) -> None:
     import uvicorn
 
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, **UVICORN_OPTIONS)  # type: ignore[arg-type]
-    await uvicorn.Server(config).serve()
-
-
-async def run(kind: str, port: int) -> None:
-    if kind.startswith("runtime"):
-        from agents.service import serve
-        from agents.settings import MeshSettings
-
-        home = Path(tempfile.mkdtemp(prefix="bench-mesh-"))
-        store = "sqlite" if kind == "runtime-sqlite" else "memory"
-        settings = MeshSettings.from_env({}, home=home, port=port, task_store=store, log_level="WARNING")
-        await serve(echo_agent(), settings)
-        return
     if kind == "a2a-bare":
         app = bare_a2a_app(f"http://127.0.0.1:{port}")
     elif kind == "mcp-bare":
         app = bare_mcp_app()
     else:
         app = floor_app()
-    await _serve_plain(app, port)
+    asyncio.run(uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **UVICORN_OPTIONS)).serve())
+
+
+# runtime kinds: (agent in echo_agent.py, environment on top of the benchmark's)
+RUNTIME_KINDS: dict[str, tuple[str, dict[str, str]]] = {
+    "runtime": ("agent", {"MESH_TASK_STORE": "memory"}),
+    "runtime-sqlite": ("agent", {"MESH_TASK_STORE": "sqlite"}),
+    "runtime-sync": ("sync_agent", {"MESH_TASK_STORE": "memory"}),
+    "runtime-notrace": ("agent", {"MESH_TASK_STORE": "memory", "OTEL_SDK_DISABLED": "true"}),
+}
+
+
+def run_runtime(kind: str, port: int) -> int:
+    from agents.cli import main as mesh
+
+    attr, env = RUNTIME_KINDS[kind]
+    with tempfile.TemporaryDirectory(prefix="bench-mesh-") as home:
+        os.environ.update(MESH_HOME=home, MESH_LOG_LEVEL="WARNING", **env)
+        return mesh(["serve", f"{HERE / 'echo_agent.py'}:{attr}", "--host", "127.0.0.1", "--port", str(port)])
+
+
+def install_profiler(out: Path) -> None:
+    """cProfile plus garbage-collector accounting between SIGUSR1 and SIGUSR2.
+
+    Writes ``out`` (pstats) and ``out.with_suffix(".gc.json")``: collections per generation, the
+    time they took and the number of objects the collector tracks.
+    """
+    profiler = cProfile.Profile()
+    gc_stats: dict[str, Any] = {"collections": [0, 0, 0], "seconds": [0.0, 0.0, 0.0]}
+    started = [0.0]
+    active = [False]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if not active[0]:
+            return
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            gc_stats["collections"][info["generation"]] += 1
+            gc_stats["seconds"][info["generation"]] += time.perf_counter() - started[0]
+
+    def start(*_: Any) -> None:
+        active[0] = True
+        profiler.enable()
+
+    def stop(*_: Any) -> None:
+        profiler.disable()
+        active[0] = False
+        gc_stats["tracked_objects"] = len(gc.get_objects())
+        gc_stats["frozen_objects"] = gc.get_freeze_count()
+        profiler.dump_stats(out)
+        out.with_suffix(".gc.json").write_text(json.dumps(gc_stats))
+
+    gc.callbacks.append(on_gc)
+    signal.signal(signal.SIGUSR1, start)
+    signal.signal(signal.SIGUSR2, stop)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("kind", choices=KINDS)
     parser.add_argument("port", type=int)
-    parser.add_argument("--core", type=int, default=None, help="pin the process to this CPU core")
-    parser.add_argument("--profile", type=Path, default=None, help="write cProfile stats here on exit")
+    parser.add_argument("--profile", type=Path, default=None, help="write cProfile stats here at SIGUSR2")
     args = parser.parse_args(argv)
-    if args.core is not None and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {args.core})  # threads started later (aiosqlite) inherit it
-    profiler = cProfile.Profile() if args.profile else None
-    if profiler is not None:
-        # SIGUSR1 starts collecting and SIGUSR2 stops and writes, so start-up and warm-up stay out
-        signal.signal(signal.SIGUSR1, lambda *_: profiler.enable())
-        signal.signal(signal.SIGUSR2, lambda *_: (profiler.disable(), profiler.dump_stats(args.profile)))
-    asyncio.run(run(args.kind, args.port))
+    if args.profile is not None:
+        install_profiler(args.profile)
+    if args.kind.startswith("runtime"):
+        return run_runtime(args.kind, args.port)
+    run_bare(args.kind, args.port)
     return 0
 
 

@@ -6,14 +6,19 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from a2a.client import ClientConfig, ClientFactory
 from a2a.helpers import new_data_part, new_text_part
 from a2a.types import AgentCard, Message, Role, SendMessageRequest
 from google.protobuf.json_format import MessageToDict
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 
 from protocols.cards import CardProblem, InvalidCard, parse_card, validate_card
+from tracing import conventions as semconv
+from tracing.propagation import inject_trace_headers
 
 __all__ = ["A2AConnection", "CardFetchError", "card_url", "fetch_card", "user_message"]
 
@@ -77,6 +82,7 @@ class A2AConnection:
     http: httpx.AsyncClient
     streaming: bool = False
     bindings: tuple[str, ...] = ("JSONRPC", "HTTP+JSON")
+    trace_id: str | None = None  # of the last send, when tracing is configured
 
     @classmethod
     async def open(cls, url: str, http: httpx.AsyncClient, **options: Any) -> A2AConnection:
@@ -86,7 +92,12 @@ class A2AConnection:
         return cls(card=parse_card(data), http=http, **options)
 
     async def send(self, message: Message, *, return_immediately: bool = False) -> AsyncIterator[dict[str, Any]]:
-        """Send ``message``; yields each StreamResponse as JSON (one when not streaming)."""
+        """Send ``message``; yields each StreamResponse as JSON (one when not streaming).
+
+        Traced as ``invoke_agent {name}`` (CLIENT) over ``SendMessage``/``SendStreamingMessage``
+        (CLIENT); the request carries the trace context to the agent.
+        """
+        _propagate_from(self.http)
         config = ClientConfig(
             httpx_client=self.http,
             streaming=self.streaming,
@@ -97,8 +108,62 @@ class A2AConnection:
         request = SendMessageRequest(message=message)
         if return_immediately:
             request.configuration.return_immediately = True
+        method = "SendStreamingMessage" if self.streaming else "SendMessage"
+        target = urlsplit(self.card.supported_interfaces[0].url) if self.card.supported_interfaces else None
+        attributes = semconv.agent_attributes(self.card.name, self.card.version, self.card.description)
+        if target is not None and target.hostname:
+            attributes[semconv.SERVER_ADDRESS] = target.hostname
+            attributes[semconv.SERVER_PORT] = target.port or (443 if target.scheme == "https" else 80)
+        if message.context_id:
+            attributes[semconv.CONVERSATION_ID] = message.context_id
+        agent_span = semconv.agent_span(self.card.name, attributes, remote=True)
+        if agent_span.get_span_context().is_valid:
+            self.trace_id = format(agent_span.get_span_context().trace_id, "032x")
+        call_span = semconv.a2a_span(
+            method, server=False, attributes={semconv.A2A_MESSAGE_ID: message.message_id},
+            context=trace.set_span_in_context(agent_span),
+        )
+        context = trace.set_span_in_context(call_span)
+        events = client.send_message(request)
+        last: dict[str, Any] = {}
         try:
-            async for event in client.send_message(request):
-                yield MessageToDict(event)
+            while True:
+                token = otel_context.attach(context)  # current only while the client works, not across yields
+                try:
+                    event = await anext(events)
+                except StopAsyncIteration:
+                    break
+                finally:
+                    otel_context.detach(token)
+                last = MessageToDict(event)
+                yield last
+        except BaseException as error:
+            if not isinstance(error, GeneratorExit):
+                for span in (call_span, agent_span):
+                    semconv.record_error(span, error)
+            raise
         finally:
+            _record_outcome(last, call_span, agent_span)
+            call_span.end()
+            agent_span.end()
+            await events.aclose()
             await client.close()
+
+
+def _record_outcome(event: dict[str, Any], *spans: trace.Span) -> None:
+    payload = event.get("task") or event.get("statusUpdate") or {}
+    task_id = payload.get("id") or payload.get("taskId")
+    for span in spans:
+        if task_id:
+            span.set_attribute(semconv.A2A_TASK_ID, task_id)
+        if payload.get("status", {}).get("state"):
+            span.set_attribute(semconv.A2A_TASK_STATE, payload["status"]["state"])
+        if payload.get("contextId"):
+            span.set_attribute(semconv.CONVERSATION_ID, payload["contextId"])
+
+
+def _propagate_from(http: httpx.AsyncClient) -> None:
+    """Make sure the caller's httpx client carries the trace context (added once)."""
+    hooks = http.event_hooks["request"]
+    if inject_trace_headers not in hooks:
+        http.event_hooks = {**http.event_hooks, "request": [*hooks, inject_trace_headers]}

@@ -21,13 +21,17 @@ from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
 from a2a.server.tasks import TaskUpdater
 from a2a.types import Message, Role, TaskState
+from opentelemetry import trace
 
 from agents.context import Artifact, InputNeeded, Reject, Reply, ToolContext, ToolError
 from agents.definition import Agent, Skill
 from agents.routing import handle_text
 from agents.runtime import describe_exception, invoke, normalise_result, resolve_skill
 from protocols.a2a_parts import agent_message, artifact_parts, message_data, message_text
+from tracing import conventions as semconv
+from tracing.propagation import current_traceparent
 
+TRACEPARENT_KEY = "meshTraceparent"  # task metadata: the span context the task started in
 __all__ = ["MeshAgentExecutor"]
 
 log = logging.getLogger("agents.a2a")
@@ -88,7 +92,11 @@ class A2AToolContext(ToolContext):
     async def start_task(self, *, working: bool = False) -> None:
         """Enqueue the Task (first event of a task reply) once; optionally move it to ``working``."""
         if not self._task_started:
-            await self._queue.enqueue_event(new_task_from_user_message(self._request.message))
+            task = new_task_from_user_message(self._request.message)
+            traceparent = current_traceparent()
+            if traceparent:  # later messages of this task link back to where it started
+                task.metadata[TRACEPARENT_KEY] = traceparent
+            await self._queue.enqueue_event(task)
             self._task_started = True
         if working and not self._working:
             self._working = True
@@ -149,19 +157,31 @@ class MeshAgentExecutor(AgentExecutor):
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         ctx = A2AToolContext(self.agent, context, event_queue)
-        try:
-            result = await self._dispatch(ctx)
-        except InputNeeded as question:
-            await ctx.end(TaskState.TASK_STATE_INPUT_REQUIRED, question.question)
-        except Reject as rejection:
-            await ctx.end(TaskState.TASK_STATE_REJECTED, rejection.reason)
-        except ToolError as error:
-            await ctx.end(TaskState.TASK_STATE_FAILED, str(error))
-        except Exception as error:  # a crashing skill fails its task; the process keeps serving
-            log.exception("skill %s of agent %s raised", getattr(ctx.skill, "id", "?"), self.agent.name)
-            await ctx.end(TaskState.TASK_STATE_FAILED, describe_exception(error))
-        else:
-            await ctx.finish(result)
+        span = semconv.agent_span(self.agent.name, self._span_attributes(context), remote=False)
+        with trace.use_span(span, end_on_exit=True, record_exception=False, set_status_on_exception=False):
+            try:
+                result = await self._dispatch(ctx)
+            except InputNeeded as question:
+                await ctx.end(TaskState.TASK_STATE_INPUT_REQUIRED, question.question)
+            except Reject as rejection:
+                await ctx.end(TaskState.TASK_STATE_REJECTED, rejection.reason)
+            except ToolError as error:
+                semconv.record_error(span, error, "tool_error")
+                await ctx.end(TaskState.TASK_STATE_FAILED, str(error))
+            except Exception as error:  # a crashing skill fails its task; the process keeps serving
+                log.exception("skill %s of agent %s raised", getattr(ctx.skill, "id", "?"), self.agent.name)
+                semconv.record_error(span, describe_exception(error), type(error).__name__)
+                await ctx.end(TaskState.TASK_STATE_FAILED, describe_exception(error))
+            else:
+                await ctx.finish(result)
+
+    def _span_attributes(self, context: RequestContext) -> dict[str, Any]:
+        attributes = semconv.agent_attributes(self.agent.name, self.agent.version, self.agent.description)
+        if context.context_id:
+            attributes[semconv.CONVERSATION_ID] = context.context_id
+        if context.task_id:
+            attributes[semconv.A2A_TASK_ID] = context.task_id
+        return attributes
 
     async def _dispatch(self, ctx: A2AToolContext) -> Any:
         message = ctx.first_message

@@ -8,15 +8,12 @@ per agent (``$MESH_HOME/agents/<name>/a2a.db``) unless memory is asked for.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.server.routes import create_agent_card_routes, create_jsonrpc_routes, create_rest_routes
 from a2a.server.tasks import (
-    BasePushNotificationSender,
     DatabasePushNotificationConfigStore,
     DatabaseTaskStore,
     InMemoryPushNotificationConfigStore,
@@ -24,9 +21,7 @@ from a2a.server.tasks import (
     PushNotificationConfigStore,
     TaskStore,
 )
-from a2a.server.context import ServerCallContext
-from a2a.server.events import Event
-from a2a.types import AgentCard, Message, SendMessageRequest, Task
+from a2a.types import AgentCard
 from a2a.utils.push_url_validator import validate_push_notification_url
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -35,10 +30,13 @@ from starlette.routing import BaseRoute
 from agents.definition import Agent
 from agents.settings import MeshSettings
 from protocols.a2a_executor import MeshAgentExecutor
+from protocols.a2a_handler import MeshPushSender, MeshRequestHandler
 from protocols.a2a_recovery import resume_interrupted_tasks
 from protocols.cards import JSONRPC_PATH, REST_PATH
+from tracing.conventions import agent_attributes
+from tracing.propagation import traced_httpx
 
-__all__ = ["A2AServer", "MeshRequestHandler", "build_a2a_server"]
+__all__ = ["A2AServer", "build_a2a_server"]
 
 log = logging.getLogger("agents.a2a")
 CARD_CACHE_CONTROL = "public, max-age=60"
@@ -49,7 +47,7 @@ class A2AServer:
     """Everything the A2A face owns; ``start``/``stop`` run in the host app's lifespan."""
 
     card: AgentCard
-    handler: DefaultRequestHandler
+    handler: MeshRequestHandler
     card_routes: list[BaseRoute]
     rpc_routes: list[BaseRoute]
     rest_routes: list[BaseRoute]
@@ -97,10 +95,11 @@ def _create_engine(url: str) -> AsyncEngine:
 
     a2a-sdk commits the task after every event, three times per ``SendMessage`` that returns a
     completed task. SQLite's default rollback journal fsyncs the journal and the database file on
-    each commit: measured ~25 ms of server CPU per request on loopback (``bench/hop.py``), ten times
-    the SDK's own cost. With WAL and ``synchronous=NORMAL`` a commit is an append to the log and
-    fsyncs happen at checkpoints only; a committed task still survives a crash of the process
-    (only an OS crash or power loss can drop the last commits), which is what a task store needs.
+    each commit; with WAL and ``synchronous=NORMAL`` a commit is an append to the log and fsyncs
+    happen at checkpoints only: measured, the store's wall time per save/get/save went from
+    ~15 ms to ~9 ms (its CPU, ~9 ms of SQLAlchemy ORM work, is unchanged; see ``bench/README.md``).
+    A committed task still survives a crash of the process (only an OS crash or power loss can
+    drop the last commits), which is what a task store needs.
     """
     engine = create_async_engine(url)
     if engine.dialect.name == "sqlite":
@@ -113,42 +112,6 @@ def _create_engine(url: str) -> AsyncEngine:
             cursor.close()
 
     return engine
-
-
-class MeshRequestHandler(DefaultRequestHandler):
-    """a2a-sdk's request handler, inferring the contextId of a follow-up that names only its task.
-
-    The spec says the agent infers contextId from the task when a message gives only ``taskId``;
-    a2a-sdk 1.3 instead builds the request with a freshly generated contextId
-    (a2aproject/a2a-python#1206). The executor's events then carry a context that is not the task's,
-    and the SDK's task manager refuses the next follow-up that adds to the history ("Context in
-    event doesn't match TaskManager"): the A2A TCK's history scenario, and any taskId-only answer to
-    an ``input-required`` task after a restart, failed that way. Filling in the task's contextId
-    before the SDK sees the message fixes the ids everywhere (request, events, stored history).
-    """
-
-    async def on_message_send(self, params: SendMessageRequest, context: ServerCallContext) -> Message | Task:
-        await self._infer_context_id(params, context)
-        return await super().on_message_send(params, context)
-
-    async def on_message_send_stream(
-        self, params: SendMessageRequest, context: ServerCallContext
-    ) -> AsyncGenerator[Event, None]:
-        await self._infer_context_id(params, context)
-        stream = super().on_message_send_stream(params, context)
-        try:
-            async for event in stream:
-                yield event
-        finally:
-            await stream.aclose()
-
-    async def _infer_context_id(self, params: SendMessageRequest | None, context: ServerCallContext) -> None:
-        message = params.message if params is not None else None
-        if message is None or not message.task_id or message.context_id:
-            return
-        task = await self.task_store.get(message.task_id, context)
-        if task is not None:  # an unknown task is the SDK's to report (TaskNotFound)
-            message.context_id = task.context_id
 
 
 async def _allow_any_url(url: str) -> bool:
@@ -167,14 +130,15 @@ def build_a2a_server(agent: Agent, card: AgentCard, settings: MeshSettings) -> A
         task_store = DatabaseTaskStore(engine)
         push_store = DatabasePushNotificationConfigStore(engine)
     validator = _allow_any_url if settings.push_allow_private else validate_push_notification_url
-    push_client = httpx.AsyncClient(timeout=settings.push_timeout_seconds)
+    push_client = traced_httpx(timeout=settings.push_timeout_seconds)
     handler = MeshRequestHandler(
         agent_executor=MeshAgentExecutor(agent),
         task_store=task_store,
         agent_card=card,
         push_config_store=push_store,
-        push_sender=BasePushNotificationSender(push_client, push_store, push_url_validator=validator),
+        push_sender=MeshPushSender(push_client, push_store, push_url_validator=validator),
         push_url_validator=validator,
+        agent_attributes=agent_attributes(agent.name, agent.version, agent.description),
     )
     return A2AServer(
         card=card,

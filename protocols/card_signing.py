@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from a2a.types import AgentCard
 from a2a.utils.signing import (
     InvalidSignaturesError,
     NoSignatureError,
+    ProtectedHeader,
     create_agent_card_signer,
     create_signature_verifier,
 )
-from google.protobuf.json_format import MessageToDict, ParseDict
+from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 from jwt import PyJWK, PyJWKSet
-from jwt.exceptions import PyJWKError, PyJWKSetError
+from jwt.exceptions import PyJWKError
 
 __all__ = ["CardVerification", "TrustedKeys", "card_dict_signed", "sign_card", "verify_card"]
 
@@ -51,36 +51,59 @@ class CardVerification:
     signed: bool
     verified: bool
     detail: str
+    refuted: bool = False  # checked against trusted keys and failed: a changed card or an untrusted signer
 
 
 def verify_card(card: dict[str, Any], trusted: TrustedKeys | None) -> CardVerification:
-    """Check a 1.0 card's signatures against the trusted keys."""
+    """Check a 1.0 card's signatures against the trusted keys; never raises on a malformed signature."""
     signatures = card.get("signatures") or []
     if not signatures:
         return CardVerification(signed=False, verified=False, detail="unsigned")
     if trusted is None or not trusted.keys:
         return CardVerification(signed=True, verified=False, detail="signed, but no trusted keys are configured")
-    verifier = create_signature_verifier(trusted.key, ALGORITHMS)
+    if "supportedInterfaces" not in card:
+        # 0.3 signatures cover the 0.3 JSON; checking them against the 1.0 form would leave its url unsigned
+        return CardVerification(signed=True, verified=False, detail="signatures of A2A 0.3 cards are not checked")
     try:
-        verifier(ParseDict(card, AgentCard(), ignore_unknown_fields=True))
+        parsed = ParseDict(card, AgentCard(), ignore_unknown_fields=True)
+    except ParseError as exc:
+        return CardVerification(signed=True, verified=False, detail=f"signatures cannot be checked: {exc}", refuted=True)
+    lookup = trusted.key
+    asked: list[str | None] = []
+    handed_out: list[str] = []
+
+    def key_for(kid: str | None, jku: str | None) -> PyJWK:
+        asked.append(kid)
+        key = lookup(kid, jku)
+        handed_out.append(str(kid))
+        return key
+
+    try:
+        create_signature_verifier(key_for, ALGORITHMS)(parsed)
     except NoSignatureError:
         return CardVerification(signed=False, verified=False, detail="unsigned")
-    except (InvalidSignaturesError, PyJWKError, PyJWKSetError) as exc:
-        return CardVerification(signed=True, verified=False, detail=f"signature does not verify: {exc}")
-    kids = [json.loads(_b64(s["protected"])).get("kid") for s in signatures if "protected" in s]
-    return CardVerification(signed=True, verified=True, detail=f"verified (kid {', '.join(k for k in kids if k)})")
+    except InvalidSignaturesError as exc:
+        if not asked:  # no signature got as far as naming its key: unreadable headers, or no canonical form
+            detail = f"signatures cannot be checked: {exc}"
+        elif not handed_out:
+            detail = f"not signed by a trusted key (kid {', '.join(repr(k) for k in asked)})"
+        else:
+            kids = ", ".join(dict.fromkeys(handed_out))
+            detail = f"signature by kid {kids} does not match the card (changed after signing?)"
+        return CardVerification(signed=True, verified=False, detail=detail, refuted=True)
+    # the verifier stops at the first signature that verifies, so the last key handed out is the one that did
+    return CardVerification(signed=True, verified=True, detail=f"verified (kid {handed_out[-1]})")
 
 
 def sign_card(card: AgentCard, private_jwk: dict[str, Any], alg: str = "ES256") -> AgentCard:
     """Append a JWS signature made with ``private_jwk`` (which must carry a ``kid``)."""
     key = PyJWK.from_dict(private_jwk)
-    signer = create_agent_card_signer(key, {"kid": key.key_id, "alg": alg, "jku": None, "typ": "JOSE"})
+    # no "jku" at all: a null one is not a URI, and strict JOSE verifiers reject the header
+    header = cast(ProtectedHeader, {"kid": key.key_id, "alg": alg, "typ": "JOSE"})
+    signer = create_agent_card_signer(key, header)
     return signer(card)
 
 
 def card_dict_signed(card: AgentCard, private_jwk: dict[str, Any], alg: str = "ES256") -> dict[str, Any]:
     return MessageToDict(sign_card(card, private_jwk, alg))
 
-
-def _b64(segment: str) -> str:
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)).decode()

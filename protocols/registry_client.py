@@ -9,7 +9,7 @@ import httpx
 
 from registry.models import AgentRecord, InstanceRecord, Registration
 
-__all__ = ["RegistryClient", "RegistryError", "read_local_token"]
+__all__ = ["RegistryClient", "RegistryError", "local_token_path", "read_local_token"]
 
 
 class RegistryError(RuntimeError):
@@ -21,9 +21,14 @@ class RegistryError(RuntimeError):
         self.status, self.message, self.problems = status, message, problems or []
 
 
+def local_token_path(home: Path) -> Path:
+    """Where a registry with no credential configured keeps the token it made (see ``registry.auth``)."""
+    return home / "registry" / "token"
+
+
 def read_local_token(home: Path) -> str | None:
     """The token a registry sharing this ``MESH_HOME`` wrote for local writers."""
-    path = home / "registry" / "token"
+    path = local_token_path(home)
     return path.read_text().strip() if path.exists() else None
 
 

@@ -9,9 +9,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from sse_starlette.sse import EventSourceResponse
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from registry.auth import AuthError, Credentials
 from registry.feed import ChangeFeed
@@ -72,21 +74,32 @@ class RegistryAPI:
     def _reader(self, endpoint: Endpoint) -> Endpoint:
         return self._guarded(endpoint, always=False)
 
+    def guard_reads(self, app: ASGIApp) -> ASGIApp:
+        """``app`` (the MCP face) behind the same read guard as the REST reads."""
+        return _GuardedApp(app, self._refusal) if self.credentials.protect_reads else app
+
     def _guarded(self, endpoint: Endpoint, always: bool) -> Endpoint:
         async def guarded(request: Request) -> Response:
             if always or self.credentials.protect_reads:
-                try:
-                    request.state.identity = self.credentials.check(request.headers.get("authorization"))
-                except AuthError as exc:
-                    response = error(401, str(exc))
-                    response.headers["WWW-Authenticate"] = 'Bearer realm="agent-mesh registry"'
-                    return response
+                refused = self._refusal(request.headers.get("authorization"))
+                if refused is not None:
+                    return refused
             try:
                 return await endpoint(request)
             except StoreError as exc:
                 return error(503, str(exc))
 
         return guarded
+
+    def _refusal(self, authorization: str | None) -> Response | None:
+        """None when the credential is good, else the 401 (whose message never contains the credential)."""
+        try:
+            self.credentials.check(authorization)
+        except AuthError as exc:
+            response = error(401, str(exc))
+            response.headers["WWW-Authenticate"] = 'Bearer realm="agent-mesh registry"'
+            return response
+        return None
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -189,6 +202,24 @@ class RegistryAPI:
         for instance in agent.instances:
             await self.store.deregister(instance.id)
         return Response(status_code=204)
+
+
+class _GuardedApp:
+    """A raw ASGI app that answers only callers the guard lets through.
+
+    A class, not a closure: Starlette's ``Route`` would take a plain function for a request/response endpoint.
+    """
+
+    def __init__(self, app: ASGIApp, refusal: Callable[[str | None], Response | None]) -> None:
+        self.app, self.refusal = app, refusal
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            refused = self.refusal(Headers(scope=scope).get("authorization"))
+            if refused is not None:
+                await refused(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 async def _parse(request: Request, model: type[BaseModel], empty_ok: bool = False) -> Any:

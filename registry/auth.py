@@ -18,6 +18,7 @@ from pathlib import Path
 import jwt
 
 from agents.settings import MeshSettings
+from protocols.registry_client import local_token_path
 
 __all__ = ["AuthError", "Credentials", "token_file"]
 
@@ -29,7 +30,7 @@ class AuthError(Exception):
 
 
 def token_file(settings: MeshSettings) -> Path:
-    return settings.home / "registry" / "token"
+    return local_token_path(settings.home)
 
 
 @dataclass
@@ -84,6 +85,8 @@ class Credentials:
                 raise AuthError("the token is for another audience") from None
             except jwt.InvalidIssuerError:
                 raise AuthError("the token has the wrong issuer") from None
+            except jwt.MissingRequiredClaimError as exc:
+                raise AuthError(f"the token has no {exc.claim!r} claim, which this registry requires") from None
             except jwt.PyJWTError as exc:
                 raise AuthError(f"the token is not valid: {type(exc).__name__}") from None
             return str(claims.get("sub", "jwt"))

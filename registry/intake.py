@@ -57,7 +57,7 @@ class Intake:
 
     def _verified(self, card: dict[str, Any]) -> AgentDescription:
         check = verify_card(card, self.trusted)
-        if check.signed and not check.verified and self.trusted is not None and self.trusted.keys:
+        if check.refuted:
             raise IntakeError(422, f"card refused: {check.detail}", [CardProblem("$.signatures", check.detail)])
         if self.require_signed and not check.verified:
             raise IntakeError(422, f"card refused: this registry requires verified signatures ({check.detail})",

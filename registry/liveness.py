@@ -5,8 +5,10 @@ An instance is *alive* while its lease runs (it heartbeats) or its last successf
 unhealthy → healthy; not alive and healthy → unhealthy; unhealthy for ``evict_after`` → evicted.
 Evicted instances are no longer probed; a heartbeat or a new registration re-attaches them.
 
-Safety: nothing is downgraded during ``grace`` after start (a restarted registry lets the fleet
-heartbeat first), and a store error skips the cycle, so it never evicts a healthy agent.
+Safety: nothing is downgraded (to unhealthy or to evicted) during ``grace`` after start: a
+restarted registry lets the fleet heartbeat first. A store error skips the cycle and starts the
+grace again, since the heartbeats that failed meanwhile could not renew any lease; so a store
+outage never marks down, let alone evicts, a healthy agent.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ class LivenessMonitor:
         self.store = store
         self.policy = policy
         self.http = http
-        self.started_at = time.time()
+        self.started_at = time.time()  # when the grace began: the start, or the last failed cycle
         self._probe_slots = asyncio.Semaphore(policy.max_parallel_probes)
 
     async def run(self) -> None:
@@ -49,6 +51,9 @@ class LivenessMonitor:
             try:
                 await self.cycle()
             except StoreError as exc:
+                # Heartbeats got 503 while the store was down, so leases ran out through no fault of
+                # the instances: give them a full grace to renew once the store answers again.
+                self.started_at = time.time()
                 log.warning("liveness cycle skipped, store unavailable: %s", exc)
             except Exception:
                 log.exception("liveness cycle failed")
@@ -66,9 +71,11 @@ class LivenessMonitor:
             state = instance.state
             if alive and state is InstanceState.unhealthy:
                 await self.store.set_state(instance.id, InstanceState.healthy, "probe ok", expect=state)
-            elif not alive and state is InstanceState.healthy and not in_grace:
+            elif alive or in_grace:  # in the grace nothing goes down, not even to evicted: it may yet heartbeat
+                continue
+            elif state is InstanceState.healthy:
                 await self.store.set_state(instance.id, InstanceState.unhealthy, reason, expect=state)
-            elif not alive and state is InstanceState.unhealthy and self._unhealthy_for(instance, now) >= self.policy.evict_after:
+            elif state is InstanceState.unhealthy and self._unhealthy_for(instance, now) >= self.policy.evict_after:
                 await self.store.set_state(
                     instance.id, InstanceState.evicted, f"unhealthy for {self.policy.evict_after:g}s: {reason}", expect=state
                 )

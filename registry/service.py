@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import httpx
-from mcp.server import MCPServer
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from agents.settings import MeshSettings
+import tracing
+from agents.settings import MeshSettings, SettingsError
 from protocols.card_signing import TrustedKeys
 from protocols.http import BodySizeLimit
 from protocols.mcp_server import transport_security_for
@@ -26,9 +26,10 @@ from registry.auth import Credentials
 from registry.feed import ChangeFeed
 from registry.intake import Intake
 from registry.liveness import LivenessMonitor, LivenessPolicy
-from registry.mcp_face import build_registry_mcp
+from registry.mcp_face import RegistryMCP, build_registry_mcp
 from registry.selection import Selector
 from registry.store import RegistryStore
+from tracing.propagation import ExtractTraceContext
 
 __all__ = ["RegistryService", "build_registry", "default_db_url", "serve_registry"]
 
@@ -46,7 +47,7 @@ class RegistryService:
     feed: ChangeFeed
     monitor: LivenessMonitor
     http: httpx.AsyncClient
-    mcp: MCPServer = field(init=False)
+    mcp: RegistryMCP = field(init=False)
     app: Starlette = field(init=False)
     asgi: BodySizeLimit = field(init=False)
     base_url: str = ""
@@ -65,6 +66,7 @@ class RegistryService:
         await self.feed.start()
         self.monitor.started_at = time.time()  # the grace period runs from when the store is back
         self._tasks.append(asyncio.create_task(self.monitor.run()))
+        self._tasks.append(asyncio.create_task(self.mcp.follow(self.feed)))
         async with self.mcp.session_manager.run():
             try:
                 yield
@@ -77,6 +79,12 @@ class RegistryService:
 
 
 def build_registry(settings: MeshSettings, db_url: str | None = None) -> RegistryService:
+    require_signed = settings.registry_card_policy == "require-signed"
+    if require_signed and not settings.registry_trusted_keys:  # it would refuse every card: say so at start
+        raise SettingsError("MESH_REGISTRY_CARD_POLICY=require-signed needs MESH_REGISTRY_TRUSTED_KEYS (a JWKS file)")
+    # configuration files are read before anything that holds a connection is made
+    trusted = TrustedKeys.from_file(settings.registry_trusted_keys) if settings.registry_trusted_keys else None
+    credentials = Credentials.from_settings(settings)
     store = RegistryStore(db_url or default_db_url(settings))
     http = httpx.AsyncClient(timeout=10, follow_redirects=False)
     policy = LivenessPolicy(
@@ -85,10 +93,9 @@ def build_registry(settings: MeshSettings, db_url: str | None = None) -> Registr
         grace=settings.registry_lease_seconds,
     )
     service = RegistryService(settings, store, ChangeFeed(store), LivenessMonitor(store, policy, http), http)
-    trusted = TrustedKeys.from_file(settings.registry_trusted_keys) if settings.registry_trusted_keys else None
-    intake = Intake(http, trusted, require_signed=settings.registry_card_policy == "require-signed")
+    intake = Intake(http, trusted, require_signed=require_signed)
     selector = Selector()
-    api = RegistryAPI(store, service.feed, intake, Credentials.from_settings(settings), selector)
+    api = RegistryAPI(store, service.feed, intake, credentials, selector)
     service.mcp = build_registry_mcp(store, selector)
     mcp_app = service.mcp.streamable_http_app(
         streamable_http_path="/mcp",
@@ -99,10 +106,13 @@ def build_registry(settings: MeshSettings, db_url: str | None = None) -> Registr
         Route("/healthz", service.healthz, methods=["GET"]),
         Route("/readyz", service.readyz, methods=["GET"]),
         *api.routes(),
-        *mcp_app.routes,
+        # the MCP face reads what /v1 reads, so it sits behind the same read guard
+        *(Route(r.path, endpoint=api.guard_reads(r.endpoint)) for r in mcp_app.routes if isinstance(r, Route)),
     ]
     service.app = Starlette(routes=routes, lifespan=service.lifespan)
-    service.asgi = BodySizeLimit(service.app, settings.max_body_bytes, jsonrpc_paths=frozenset({"/mcp"}))
+    service.asgi = BodySizeLimit(
+        ExtractTraceContext(service.app), settings.max_body_bytes, jsonrpc_paths=frozenset({"/mcp"})
+    )
     return service
 
 
@@ -110,6 +120,7 @@ async def serve_registry(
     settings: MeshSettings, db_url: str | None = None, on_ready: Callable[[RegistryService], None] | None = None
 ) -> None:
     """Serve the registry until cancelled or signalled."""
+    tracing.configure("registry", settings)
     sock = bind_socket(settings.host, settings.port)
     service = build_registry(settings, db_url)
     service.base_url = base_url_for(sock, settings.public_url)

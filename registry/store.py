@@ -3,13 +3,14 @@
 One implementation over SQLAlchemy Core serves SQLite (default, WAL, one file) and PostgreSQL
 (several registry replicas sharing one database). Every change appends to ``registry_events``;
 ``on_change`` is called after each commit so watchers can read the log, and on PostgreSQL a
-``NOTIFY`` carries the change to the other replicas (see ``registry.notify``).
+``NOTIFY`` carries the change to the other replicas (see ``registry.feed``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -26,6 +27,8 @@ from registry.search import search_index_for
 __all__ = ["AgentQuery", "RegistryStore", "StoreError", "async_url"]
 
 NOTIFY_CHANNEL = "mesh_registry"
+# Held by every PostgreSQL transaction that may log an event (see ``RegistryStore._write``).
+_SERIALIZE_WRITES = text("SELECT pg_advisory_xact_lock(1835364200)")  # any key, the same in every replica
 ChangeHook = Callable[[], Awaitable[None]]
 
 
@@ -308,8 +311,20 @@ class RegistryStore:
     def _read(self) -> _Guard:
         return _Guard(self.engine.connect(), hooks=None)
 
-    def _write(self, notify: bool = True) -> _Guard:
-        return _Guard(self.engine.begin(), hooks=self.on_change if notify else None)
+    @contextlib.asynccontextmanager
+    async def _write(self, notify: bool = True) -> AsyncIterator[AsyncConnection]:
+        """A write transaction; with ``notify`` it may log events and wakes the watchers after commit.
+
+        On PostgreSQL such a transaction first takes one advisory lock, held until it commits. Without
+        it two transactions could commit their events out of sequence order (seq 11 visible before
+        seq 10), and a feed that had delivered 11 would never deliver 10; it also keeps read-then-write
+        steps (an expected state, an upsert) from interleaving across replicas. SQLite already lets
+        one writer in at a time.
+        """
+        async with _Guard(self.engine.begin(), hooks=self.on_change if notify else None) as conn:
+            if notify and self.dialect == "postgresql":
+                await conn.execute(_SERIALIZE_WRITES)
+            yield conn
 
 
 class _Guard:

@@ -1,8 +1,8 @@
-"""The ``mesh`` command line.
+"""``mesh serve``, ``mesh card`` and ``mesh send``: run one agent, read its card, talk to it.
 
-    mesh serve MODULE:ATTR [--host H] [--port N] [--stdio]
+    mesh serve MODULE:ATTR [--host H] [--port N] [--public-url URL] [--stdio]
     mesh card URL [--json]
-    mesh send URL "text" [--data JSON] [--stream] [--task ID --context ID] [--json]
+    mesh send URL "text" [--data JSON] [--skill S] [--stream] [--task ID --context ID] [--json]
 """
 
 from __future__ import annotations
@@ -12,25 +12,18 @@ import asyncio
 import importlib
 import importlib.util
 import json
-import logging
-import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+import tracing
+from agents.cli.common import EXIT_FAILED, EXIT_OK, CliError, run_until_signalled
 from agents.definition import Agent
-from agents.runtime import describe_exception
-from agents.settings import MeshSettings, SettingsError
+from agents.settings import MeshSettings
 
-__all__ = ["load_agent", "main"]
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class CliError(Exception):
-    """An error to print as one line, with no traceback."""
+__all__ = ["add_parsers", "load_agent"]
 
 
 def load_agent(target: str) -> Agent:
@@ -64,6 +57,7 @@ def load_agent(target: str) -> Agent:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from agents.service import serve, serve_stdio
+    from protocols.serving import freeze_startup_heap
 
     agent = load_agent(args.target)
     settings = MeshSettings.from_env(host=args.host, port=args.port, public_url=args.public_url)
@@ -72,16 +66,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     def announce(service: Any) -> None:
+        freeze_startup_heap()  # this process is the service: spare full GC passes the start-up heap
         print(f"{agent.name} {agent.version}: A2A {service.base_url}/  MCP {service.base_url}/mcp", flush=True)
 
-    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the previous
-    # handler; a no-op one lets serve() return, so a clean stop exits 0 rather than -15.
-    signal.signal(signal.SIGTERM, lambda *_: None)
-    try:
-        asyncio.run(serve(agent, settings, on_ready=announce))
-    except KeyboardInterrupt:
-        pass
-    return EXIT_OK
+    return run_until_signalled(serve(agent, settings, on_ready=announce))
 
 
 async def _card(args: argparse.Namespace) -> int:
@@ -112,6 +100,8 @@ def _print_card(card: dict[str, Any]) -> None:
 async def _send(args: argparse.Namespace) -> int:
     from protocols.a2a_client import A2AConnection, user_message
 
+    if args.text is None and args.data is None:
+        raise CliError("give a text or --data")
     data = None
     if args.data is not None:
         try:
@@ -122,12 +112,16 @@ async def _send(args: argparse.Namespace) -> int:
         data = {"skill": args.skill, "arguments": data or {}}
     message = user_message(args.text, data, task_id=args.task, context_id=args.context)
     bindings = (args.binding,) if args.binding else ("JSONRPC", "HTTP+JSON")
+    traces = tracing.configure("mesh-cli")
     async with httpx.AsyncClient(timeout=args.timeout) as http:
         connection = await A2AConnection.open(args.url, http, streaming=args.stream, bindings=bindings)
         final: dict[str, Any] = {}
         async for event in connection.send(message):
             final = event
             print(json.dumps(event) if args.json else _describe(event), flush=True)
+    traces.flush()
+    if connection.trace_id and not args.json:
+        print(f"trace {connection.trace_id}  (mesh trace {connection.trace_id[:12]})", flush=True)
     state = _state_of(final)
     return EXIT_FAILED if state in ("TASK_STATE_FAILED", "TASK_STATE_REJECTED") else EXIT_OK
 
@@ -179,10 +173,7 @@ def _short(state: str) -> str:
     return state.removeprefix("TASK_STATE_").lower().replace("_", "-")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mesh", description="agent-mesh: A2A + MCP agents that work as one team")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     serve = sub.add_parser("serve", help="serve one agent (A2A + MCP on HTTP, or MCP on stdio)")
     serve.add_argument("target", help="MODULE:ATTR or path/to/file.py:ATTR naming an agents.Agent")
     serve.add_argument("--host", default=None, help="bind address (default MESH_HOST or 127.0.0.1)")
@@ -209,24 +200,3 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--json", action="store_true", help="print raw StreamResponse JSON, one per line")
     send.add_argument("--timeout", type=float, default=60.0)
     send.set_defaults(run=lambda a: asyncio.run(_send(a)))
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    if args.command == "send" and args.text is None and args.data is None:
-        print("mesh send: give a text or --data", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        return int(args.run(args) or 0)
-    except (CliError, SettingsError) as exc:
-        print(f"mesh {args.command}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except Exception as exc:  # protocol and network errors: one clear line, no traceback
-        print(f"mesh {args.command}: {describe_exception(exc)}", file=sys.stderr)
-        return EXIT_FAILED
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,160 @@
+"""``/v1/watch``: registry changes as SSE, resumable, and shared by replicas of one PostgreSQL store."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+
+import httpx
+import pytest
+
+import registry.service
+from agents import Agent
+from registry.feed import ChangeFeed
+from registry.models import EventType, InstanceState
+from registry.store import RegistryStore
+from tests.registry.support import card_for, client_for, running_registry
+from tests.registry.watching import watching
+from tests.support import free_port
+
+healthy, unhealthy, evicted = InstanceState.healthy, InstanceState.unhealthy, InstanceState.evicted
+
+courier = Agent("courier", "Carries parcels between agents", version="1.0.0")
+
+
+@courier.skill(tags=["parcels"])
+def carry(parcel: str) -> str:
+    """Carry one parcel."""
+    return parcel
+
+
+_used_ports: set[int] = set()
+
+
+def courier_at(port: int | None = None) -> dict:
+    """The card of a courier instance nothing serves: every probe of it is refused.
+
+    Each call names a port no earlier call named: the kernel may hand out a freed port again, and
+    two cards at one URL are one instance (an ``updated`` event, not a second ``registered``).
+    """
+    if port is None:
+        while port is None or port in _used_ports:
+            port = free_port()
+    _used_ports.add(port)
+    return card_for(courier, f"http://127.0.0.1:{port}")
+
+
+async def test_watch_streams_each_change_once_with_increasing_ids(tmp_path, store_url):
+    fast = {"registry_probe_seconds": 0.1, "registry_evict_seconds": 0.3, "registry_lease_seconds": 0.2}
+    async with running_registry(tmp_path, store_url, **fast) as registry, client_for(registry) as client, \
+            watching(registry.base_url, since=0) as watch:
+        card = courier_at()
+        registration = await client.register(card=card, lease_seconds=0.3)
+        received = await watch.take(3)  # registered; the lease lapses, probes fail: unhealthy; then evicted
+        await client.heartbeat(registration.instance_id)  # back, with a new lease
+        await client.register(card=card, lease_seconds=30)  # registered again (a longer lease): updated
+        await client.deregister(registration.instance_id)
+        received += await watch.take(3)
+        await watch.nothing_more(0.3)
+
+    assert [(r.type, r.event.state) for r in received] == [
+        ("registered", healthy), ("state_changed", unhealthy), ("evicted", evicted),
+        ("state_changed", healthy), ("updated", None), ("deregistered", None),
+    ]
+    assert {(r.event.agent_id, r.event.instance_id) for r in received} == {("courier@1.0.0", registration.instance_id)}
+    assert [r.event.type.value for r in received] == [r.type for r in received]
+    ids = [r.id for r in received]
+    assert ids == [r.event.seq for r in received] and ids == sorted(set(ids))
+    assert received[1].event.detail.startswith("probe http://127.0.0.1:")
+    assert received[2].event.detail.startswith("unhealthy for 0.3s: ")
+    assert received[3].event.detail == "heartbeat"
+    assert [r.event.at for r in received] == sorted(r.event.at for r in received)
+
+
+async def test_reconnecting_with_last_event_id_or_since_loses_and_repeats_nothing(tmp_path, store_url):
+    async with running_registry(tmp_path, store_url) as registry, client_for(registry) as client:
+        async with watching(registry.base_url, since=0) as first:
+            registrations = [await client.register(card=courier_at(), lease_seconds=60) for _ in range(3)]
+            seen = await first.take(3)
+        # nobody watches while these happen
+        registrations += [await client.register(card=courier_at(), lease_seconds=60) for _ in range(2)]
+        await client.deregister(registrations[0].instance_id)
+
+        async with watching(registry.base_url, last_event_id=seen[-1].id) as resumed:
+            missed = await resumed.take(3)
+            assert [r.type for r in missed] == ["registered", "registered", "deregistered"]
+            live_registration = await client.register(card=courier_at(), lease_seconds=60)
+            (live,) = await resumed.take(1)
+            assert live.type == "registered" and live.event.instance_id == live_registration.instance_id
+            await resumed.nothing_more(0.3)
+
+        logged = [e.seq for e in await registry.store.events_since(0)]
+        assert [r.id for r in [*seen, *missed, live]] == logged
+
+        # ?since= replays from any point; changes made while the replay runs come once, in order
+        async with watching(registry.base_url, since=seen[0].id) as replay:
+            during = [asyncio.create_task(client.register(card=courier_at(), lease_seconds=60)) for _ in range(3)]
+            await asyncio.gather(*during)
+            replayed = await replay.take(len(logged) - 1 + 3)
+            await replay.nothing_more(0.3)
+        assert [r.id for r in replayed] == [e.seq for e in await registry.store.events_since(seen[0].id)]
+
+        async with httpx.AsyncClient(base_url=registry.base_url) as http:
+            refused = await http.get("/v1/watch", params={"since": "yesterday"})
+        assert refused.status_code == 400 and "sequence number" in refused.json()["error"]["message"]
+
+
+async def test_a_change_that_commits_late_is_still_delivered_in_order(tmp_path, store_url):
+    """Another replica's transaction logs an event, then is slow to commit while this one registers.
+
+    If the registration's event could commit first with the higher sequence number, a feed that had
+    delivered it would skip the slow one for good.
+    """
+    async with running_registry(tmp_path, store_url) as registry, client_for(registry) as client:
+        replica = RegistryStore(store_url)
+        try:
+            async with watching(registry.base_url, since=await registry.store.last_seq()) as watch:
+                async with replica._write() as conn:
+                    await replica._event(conn, EventType.updated, "slow@1", None, None, time.time(), "slow writer")
+                    registering = asyncio.create_task(client.register(card=courier_at(), lease_seconds=60))
+                    await asyncio.sleep(0.5)
+                registration = await registering
+                first, second = await watch.take(2)
+                await watch.nothing_more(0.2)
+        finally:
+            await replica.close()
+    assert (first.type, first.event.detail) == ("updated", "slow writer")
+    assert (second.type, second.event.instance_id) == ("registered", registration.instance_id)
+    assert first.id < second.id
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+async def test_replicas_on_one_postgresql_see_each_others_changes_at_once(tmp_path, store_url, monkeypatch):
+    # The feeds' periodic poll is off: only LISTEN/NOTIFY can carry a change from one replica to the other.
+    monkeypatch.setattr(registry.service, "ChangeFeed", functools.partial(ChangeFeed, poll_interval=3600))
+    async with running_registry(tmp_path, store_url) as a, running_registry(tmp_path, store_url) as b, \
+            client_for(a) as client_a, client_for(b) as client_b, \
+            watching(a.base_url, since=0) as on_a, watching(b.base_url, since=0) as on_b:
+        assert a.feed.poll_interval == b.feed.poll_interval == 3600
+        await client_a.register(card=courier_at(), lease_seconds=60)
+        await on_a.take(1)
+        await on_b.take(1)  # both streams are live from here on
+
+        latencies = []
+        for _ in range(3):
+            sent = time.monotonic()
+            registration = await client_a.register(card=courier_at(), lease_seconds=60)
+            (got,) = await on_b.take(1, timeout=3)
+            assert (got.type, got.event.instance_id) == ("registered", registration.instance_id)
+            latencies.append(got.at - sent)
+        assert max(latencies) < 1.0, latencies
+
+        await on_a.take(3)
+        sent = time.monotonic()
+        await client_b.deregister(registration.instance_id)  # and the other way round
+        (got,) = await on_a.take(1, timeout=3)
+        assert (got.type, got.event.instance_id) == ("deregistered", registration.instance_id)
+        assert got.at - sent < 1.0
+        (own,) = await on_b.take(1)
+        assert own.id == got.id
