@@ -57,9 +57,12 @@ async def invoke(skill: Skill, arguments: Mapping[str, Any], ctx: ToolContext) -
     if ctx.skill is not skill:
         ctx.skill = skill
     labels = {"gen_ai.agent.name": ctx.agent.name, "gen_ai.tool.name": skill.id, "mesh.protocol": ctx.protocol}
-    span = tool_span(skill.id, call_id=ctx.task_id)
+    # On MCP the mcp SDK's own `tools/call {tool}` SERVER span already is the tool's execution span
+    # (gen_ai.operation.name=execute_tool, error.type on isError): a second one would double the cost.
+    span = tool_span(skill.id, call_id=ctx.task_id) if ctx.protocol != "mcp" else trace.INVALID_SPAN
+    content_span = span if span is not trace.INVALID_SPAN else trace.get_current_span()
     if content_recording():
-        span.set_attribute("gen_ai.tool.call.arguments", redacted_json(dict(arguments)))
+        content_span.set_attribute("gen_ai.tool.call.arguments", redacted_json(dict(arguments)))
     metrics = skill_metrics()
     metrics.started(labels)
     started = time.perf_counter()
@@ -67,8 +70,8 @@ async def invoke(skill: Skill, arguments: Mapping[str, Any], ctx: ToolContext) -
     try:
         with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
             result = await _call(skill, arguments, ctx)
-        if content_recording():
-            span.set_attribute("gen_ai.tool.call.result", redacted_json(result if _jsonable(result) else repr(result)))
+            if content_recording():
+                content_span.set_attribute("gen_ai.tool.call.result", redacted_json(result if _jsonable(result) else repr(result)))
         return result
     except InputNeeded:
         span.add_event("input-required")

@@ -8,6 +8,7 @@ KIND is one of:
 * ``runtime-sqlite`` the same with the runtime's default SQLite task store;
 * ``runtime-sync``   the same as ``runtime`` with the skill written as a plain ``def``;
 * ``runtime-notrace`` the same as ``runtime`` with ``OTEL_SDK_DISABLED=true`` (no spans, no span store);
+* ``runtime-otlp-dead`` the same as ``runtime`` exporting over OTLP/HTTP as well, to a dead endpoint;
 * ``a2a-bare``       a bare a2a-sdk server (card + JSON-RPC routes, in-memory task store) whose
                      executor does the same echo: a Task, one text artifact, completed;
 * ``mcp-bare``       a bare ``MCPServer`` with an ``async def echo`` tool on its streamable HTTP app;
@@ -40,7 +41,7 @@ ROOT = HERE.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-KINDS = ("runtime", "runtime-sqlite", "runtime-sync", "runtime-notrace", "a2a-bare", "mcp-bare", "floor")
+KINDS = ("runtime", "runtime-sqlite", "runtime-sync", "runtime-notrace", "runtime-otlp-dead", "a2a-bare", "mcp-bare", "floor")
 # the options protocols.serving.serve_asgi gives uvicorn for the runtime
 UVICORN_OPTIONS: dict[str, Any] = {"log_level": "warning", "access_log": False, "lifespan": "on", "timeout_graceful_shutdown": 5}
 
@@ -126,6 +127,9 @@ RUNTIME_KINDS: dict[str, tuple[str, dict[str, str]]] = {
     "runtime-sqlite": ("agent", {"MESH_TASK_STORE": "sqlite"}),
     "runtime-sync": ("sync_agent", {"MESH_TASK_STORE": "memory"}),
     "runtime-notrace": ("agent", {"MESH_TASK_STORE": "memory", "OTEL_SDK_DISABLED": "true"}),
+    # spans to the span store and over OTLP/HTTP to a port nothing listens on (a dead collector)
+    "runtime-otlp-dead": ("agent", {"MESH_TASK_STORE": "memory", "OTEL_TRACES_EXPORTER": "otlp",
+                                    "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"}),
 }
 
 

@@ -1,12 +1,23 @@
-"""Per-agent, per-skill request metrics through the OTel metrics API (exported like the spans)."""
+"""Per-agent, per-skill request metrics through the OTel metrics API (exported like the spans).
+
+Instruments: ``mesh.skill.requests`` and ``mesh.skill.errors`` (counters), ``mesh.skill.duration``
+(histogram, seconds) and ``mesh.skill.in_flight`` (observed from a plain counter, so a call costs
+two or three measurements, not four). ``tracing.configure`` installs an SDK meter provider only
+when metrics are exported (OTLP); otherwise these are the API's no-ops.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from functools import cache
 
 from opentelemetry import metrics
+from opentelemetry.metrics import CallbackOptions, Observation
 
 __all__ = ["SkillMetrics", "skill_metrics"]
+
+Labels = tuple[tuple[str, str], ...]
 
 
 class SkillMetrics:
@@ -14,13 +25,19 @@ class SkillMetrics:
         self.requests = meter.create_counter("mesh.skill.requests", unit="{request}", description="Skill calls")
         self.errors = meter.create_counter("mesh.skill.errors", unit="{request}", description="Skill calls that failed")
         self.duration = meter.create_histogram("mesh.skill.duration", unit="s", description="Skill call duration")
-        self.in_flight = meter.create_up_down_counter("mesh.skill.in_flight", unit="{request}", description="Skill calls running")
+        self.running: Counter[Labels] = Counter()
+        meter.create_observable_up_down_counter(
+            "mesh.skill.in_flight", callbacks=[self._observe_running], unit="{request}", description="Skill calls running"
+        )
+
+    def _observe_running(self, options: CallbackOptions) -> Iterable[Observation]:
+        return [Observation(count, dict(labels)) for labels, count in list(self.running.items())]
 
     def started(self, attributes: dict[str, str]) -> None:
-        self.in_flight.add(1, attributes)
+        self.running[tuple(attributes.items())] += 1
 
     def finished(self, attributes: dict[str, str], seconds: float, error_type: str | None) -> None:
-        self.in_flight.add(-1, attributes)
+        self.running[tuple(attributes.items())] -= 1
         self.requests.add(1, attributes)
         self.duration.record(seconds, attributes)
         if error_type is not None:

@@ -77,10 +77,10 @@ def render_waterfall(spans: list[SpanRow], viewer_url: str | None = None) -> str
 
 
 def render_stats(spans: list[SpanRow]) -> str:
-    """Requests, errors and latency per agent and skill, from the ``execute_tool`` spans."""
+    """Requests, errors and latency per agent and skill, from tool-execution spans (``SpanStore.tool_calls``)."""
     groups: defaultdict[tuple[str, str], list[SpanRow]] = defaultdict(list)
     for span in spans:
-        if span.attributes.get("gen_ai.operation.name") == "execute_tool" and span.kind == "INTERNAL":
+        if span.attributes.get("gen_ai.operation.name") == "execute_tool" and span.kind in ("INTERNAL", "SERVER"):
             groups[(span.service, str(span.attributes.get("gen_ai.tool.name", "?")))].append(span)
     if not groups:
         return "no skill calls in the span store yet"

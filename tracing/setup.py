@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
 from agents.settings import MeshSettings
+from tracing.backoff import BackoffExporter
 from tracing.conventions import ConventionProcessor
 from tracing.span_store import SqliteSpanExporter
 
@@ -87,7 +88,7 @@ def _otlp_exporters() -> tuple[SpanExporter, MetricReader | None]:
 
     timeout = float(_env("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT") or _env("OTEL_EXPORTER_OTLP_TIMEOUT") or 2)
     metric_reader = PeriodicExportingMetricReader(OTLPMetricExporter(timeout=timeout), export_timeout_millis=timeout * 1000)
-    return OTLPSpanExporter(timeout=timeout), metric_reader
+    return BackoffExporter(OTLPSpanExporter(timeout=timeout)), metric_reader
 
 
 def configure(service_name: str, settings: MeshSettings | None = None) -> Tracing:
@@ -124,8 +125,10 @@ def configure(service_name: str, settings: MeshSettings | None = None) -> Tracin
         elif name != "none":
             raise ValueError(f"OTEL_TRACES_EXPORTER={name}: use otlp, console or none")
     trace.set_tracer_provider(provider)
-    meter_provider = MeterProvider(resource=resource, metric_readers=metric_readers)
-    metrics.set_meter_provider(meter_provider)
+    meter_provider = None
+    if metric_readers:  # with nothing to export to, the API's no-op meters cost nothing
+        meter_provider = MeterProvider(resource=resource, metric_readers=metric_readers)
+        metrics.set_meter_provider(meter_provider)
     _current = Tracing(service_name, True, settings.trace_content, exporters, provider, meter_provider)
     log.debug("tracing for %s: %s", service_name, ", ".join(exporters) or "no exporter")
     return _current

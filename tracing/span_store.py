@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS spans (
     span_id TEXT NOT NULL, trace_id TEXT NOT NULL, parent_id TEXT, name TEXT NOT NULL,
     kind TEXT NOT NULL, service TEXT NOT NULL, start_ns INTEGER NOT NULL, end_ns INTEGER NOT NULL,
     status TEXT NOT NULL, status_message TEXT, attributes TEXT NOT NULL, events TEXT NOT NULL,
-    links TEXT NOT NULL, PRIMARY KEY (trace_id, span_id));
+    links TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS spans_trace ON spans(trace_id);
 CREATE INDEX IF NOT EXISTS spans_start ON spans(start_ns);
 """
 
@@ -36,7 +37,8 @@ def _connect(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(path, timeout=5, check_same_thread=False)
     connection.execute("PRAGMA journal_mode=WAL")
-    connection.execute("PRAGMA synchronous=NORMAL")
+    # telemetry, not records: an OS crash may lose the last batch, a process crash loses nothing
+    connection.execute("PRAGMA synchronous=OFF")
     connection.executescript(_SCHEMA)
     return connection
 
@@ -63,9 +65,7 @@ class SqliteSpanExporter(SpanExporter):
                 if self._connection is None:
                     self._connection = _connect(self.path)
                 with self._connection:
-                    self._connection.executemany(
-                        "INSERT OR REPLACE INTO spans VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
-                    )
+                    self._connection.executemany("INSERT INTO spans VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
                 self._written += len(rows)
                 if self._written >= max(1000, self.max_spans // 20):
                     self._trim()
@@ -96,9 +96,11 @@ class SqliteSpanExporter(SpanExporter):
             span.end_time or span.start_time or 0,
             span.status.status_code.name,
             span.status.description,
-            json.dumps(dict(span.attributes or {}), default=str),
-            json.dumps([{"name": e.name, "at": e.timestamp, "attributes": dict(e.attributes or {})} for e in span.events], default=str),
-            json.dumps([{"trace_id": _hex(l.context.trace_id, 32), "span_id": _hex(l.context.span_id, 16)} for l in span.links]),
+            json.dumps(dict(span.attributes), default=str) if span.attributes else "{}",
+            json.dumps([{"name": e.name, "at": e.timestamp, "attributes": dict(e.attributes or {})} for e in span.events],
+                       default=str) if span.events else "[]",
+            json.dumps([{"trace_id": _hex(l.context.trace_id, 32), "span_id": _hex(l.context.span_id, 16)}
+                        for l in span.links]) if span.links else "[]",
         )
 
     def shutdown(self) -> None:
@@ -168,9 +170,12 @@ class SpanStore:
         return self._spans("SELECT * FROM spans WHERE trace_id LIKE ? ORDER BY start_ns", (trace_id.lower() + "%",))
 
     def tool_calls(self, since_ns: int = 0) -> list[SpanRow]:
-        """Every ``execute_tool`` span since ``since_ns``: what ``mesh stats`` summarises."""
+        """Every tool execution since ``since_ns`` (what ``mesh stats`` summarises): our
+        ``execute_tool`` spans (A2A) and the mcp SDK's ``tools/call`` SERVER spans (MCP)."""
         return self._spans(
-            "SELECT * FROM spans WHERE name LIKE 'execute_tool %' AND start_ns >= ? ORDER BY start_ns", (since_ns,)
+            "SELECT * FROM spans WHERE (name LIKE 'execute_tool %' OR (name LIKE 'tools/call %' AND kind = 'SERVER'))"
+            " AND start_ns >= ? ORDER BY start_ns",
+            (since_ns,),
         )
 
     def _spans(self, sql: str, params: tuple[Any, ...]) -> list[SpanRow]:
