@@ -32,6 +32,7 @@ from agents.settings import MeshSettings
 from protocols.a2a_executor import MeshAgentExecutor
 from protocols.a2a_handler import MeshPushSender, MeshRequestHandler
 from protocols.a2a_recovery import resume_interrupted_tasks
+from protocols.a2a_stores import CachedPushConfigStore, CachedTaskStore
 from protocols.cards import JSONRPC_PATH, REST_PATH
 from tracing.conventions import agent_attributes
 from tracing.propagation import traced_httpx
@@ -55,14 +56,15 @@ class A2AServer:
     task_store: TaskStore
     push_store: PushNotificationConfigStore
     push_client: httpx.AsyncClient
+    durable: tuple[DatabaseTaskStore, DatabasePushNotificationConfigStore] | None = None  # the database behind them
 
     async def start(self) -> None:
         """Create tables, then resume the tasks a crash cut off."""
-        if isinstance(self.task_store, DatabaseTaskStore):
-            await self.task_store.initialize()
-            await resume_interrupted_tasks(self.task_store, self.handler)
-        if isinstance(self.push_store, DatabasePushNotificationConfigStore):
-            await self.push_store.initialize()
+        if self.durable is not None:
+            tasks, push_configs = self.durable
+            await tasks.initialize()
+            await push_configs.initialize()
+            await resume_interrupted_tasks(tasks, self.handler)
 
     async def ready(self) -> bool:
         """True when the task store answers."""
@@ -120,6 +122,7 @@ async def _allow_any_url(url: str) -> bool:
 
 def build_a2a_server(agent: Agent, card: AgentCard, settings: MeshSettings) -> A2AServer:
     engine: AsyncEngine | None = None
+    durable: tuple[DatabaseTaskStore, DatabasePushNotificationConfigStore] | None = None
     task_store: TaskStore
     push_store: PushNotificationConfigStore
     if settings.task_store == "memory":
@@ -127,8 +130,10 @@ def build_a2a_server(agent: Agent, card: AgentCard, settings: MeshSettings) -> A
         push_store = InMemoryPushNotificationConfigStore()
     else:
         engine = _create_engine(_database_url(agent, settings))
-        task_store = DatabaseTaskStore(engine)
-        push_store = DatabasePushNotificationConfigStore(engine)
+        durable = (DatabaseTaskStore(engine), DatabasePushNotificationConfigStore(engine))
+        task_store, push_store = durable
+        if not settings.database_url:  # our own SQLite file: no other writer, so caching is safe
+            task_store, push_store = CachedTaskStore(durable[0]), CachedPushConfigStore(durable[1])
     validator = _allow_any_url if settings.push_allow_private else validate_push_notification_url
     push_client = traced_httpx(timeout=settings.push_timeout_seconds)
     handler = MeshRequestHandler(
@@ -150,4 +155,5 @@ def build_a2a_server(agent: Agent, card: AgentCard, settings: MeshSettings) -> A
         task_store=task_store,
         push_store=push_store,
         push_client=push_client,
+        durable=durable,
     )
