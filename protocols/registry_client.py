@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from registry.models import AgentRecord, InstanceRecord, Registration
+from tracing.propagation import traced_httpx
 
 __all__ = ["RegistryClient", "RegistryError", "local_token_path", "read_local_token"]
 
@@ -37,7 +38,7 @@ class RegistryClient:
         self.base_url = base_url.rstrip("/")
         self._own_http = http is None
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.http = http or httpx.AsyncClient(timeout=10)
+        self.http = http or traced_httpx(timeout=10)
         self.headers = headers
 
     async def aclose(self) -> None:

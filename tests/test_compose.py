@@ -39,8 +39,11 @@ def test_every_mesh_service_runs_a_real_command_with_valid_settings():
         assert any(str(p).endswith(f":{port}") for p in service["ports"])
         assert f"127.0.0.1:{port}/readyz" in " ".join(service["healthcheck"]["test"])
         for dependency, condition in service.get("depends_on", {}).items():
-            assert dependency in services and condition["condition"] == "service_healthy"
-            assert "healthcheck" in services[dependency]
+            assert dependency in services
+            if condition["condition"] == "service_healthy":
+                assert "healthcheck" in services[dependency], dependency
+            else:
+                assert dependency == "jaeger" and condition["condition"] == "service_started"
 
 
 def test_agents_register_with_the_registry_using_its_token():
@@ -66,3 +69,17 @@ def test_the_image_installs_every_package():
         assert f"COPY {package} ./{package}" in dockerfile
         assert os.path.isdir(ROOT / package)
     assert 'ENTRYPOINT ["mesh"]' in dockerfile
+
+
+def test_every_mesh_service_exports_its_spans_to_jaeger():
+    services = compose()["services"]
+    jaeger = services["jaeger"]
+    assert jaeger["environment"]["COLLECTOR_OTLP_ENABLED"] == "true"
+    assert any(str(p).endswith(":4318") for p in jaeger["ports"]) and any(str(p).endswith(":16686") for p in jaeger["ports"])
+    for name, service in mesh_services().items():
+        env = environment(service)
+        assert env["OTEL_TRACES_EXPORTER"] == "otlp", name
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318", name
+        assert env["OTEL_EXPORTER_OTLP_PROTOCOL"] == "http/protobuf", name
+        assert service["depends_on"]["jaeger"]["condition"] == "service_started"
+        MeshSettings.from_env(env)  # the MESH_* part is valid

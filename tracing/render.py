@@ -65,12 +65,12 @@ def render_waterfall(spans: list[SpanRow], viewer_url: str | None = None) -> str
         offset = int((span.start_ns - start) / total * _BAR)
         length = max(1, int((span.end_ns - span.start_ns) / total * _BAR))
         bar = " " * offset + "█" * min(length, _BAR - offset)
-        name = ("  " * depth + f"{span.name} [{span.kind.lower()}]")[:48]
+        name = ("  " * depth + f"{span.name} [{span.kind.lower()}]")[:54]
         status = "ERROR" if span.failed else "ok"
         keys = " ".join(f"{label}={_short(span.attributes[k])}" for k, label in _KEY_ATTRIBUTES if k in span.attributes)
-        lines.append(f"{span.service:<{width}}  {name:<48}  |{bar:<{_BAR}}|  {span.duration_ms:>8.1f} ms  {status:<5}  {keys}")
+        lines.append(f"{span.service:<{width}}  {name:<54}  |{bar:<{_BAR}}|  {span.duration_ms:>8.1f} ms  {status:<5}  {keys}")
         if span.failed and span.status_message:
-            lines.append(f"{'':<{width}}  {'':<48}   {'':<{_BAR}}               ↳ {span.status_message}")
+            lines.append(f"{'':<{width}}  {'':<54}   {'':<{_BAR}}               ↳ {span.status_message}")
     if viewer_url:
         lines += ["", f"view: {viewer_url.rstrip('/')}/trace/{trace_id}"]
     return "\n".join(lines)
