@@ -13,17 +13,15 @@ import logging
 from a2a.auth.user import User
 from a2a.server.context import ServerCallContext
 from a2a.server.request_handlers import DefaultRequestHandler
-from a2a.server.tasks import DatabaseTaskStore
 from a2a.types import Role, SendMessageConfiguration, SendMessageRequest, TaskState
-from sqlalchemy import select
 
 from protocols.a2a_parts import agent_message
+from protocols.sqlite_task_store import SqliteTaskStore
 
 __all__ = ["resume_interrupted_tasks"]
 
 log = logging.getLogger("agents.a2a")
 RECOVERY_KEY = "meshRecoveries"
-_RUNNING = [TaskState.Name(TaskState.TASK_STATE_SUBMITTED), TaskState.Name(TaskState.TASK_STATE_WORKING)]
 
 
 class _Owner(User):
@@ -42,19 +40,11 @@ class _Owner(User):
 
 
 async def resume_interrupted_tasks(
-    store: DatabaseTaskStore, handler: DefaultRequestHandler, max_attempts: int = 3
+    store: SqliteTaskStore, handler: DefaultRequestHandler, max_attempts: int = 3
 ) -> list[str]:
     """Restart every interrupted task; returns the ids resumed."""
-    await store.initialize()
-    model = store.task_model
-    async with store.async_session_maker() as session:
-        rows = (
-            await session.execute(
-                select(model.id, model.owner).where(model.status["state"].as_string().in_(_RUNNING))
-            )
-        ).all()
     resumed = []
-    for task_id, owner in rows:
+    for task_id, owner in await store.interrupted():
         context = ServerCallContext(user=_Owner(owner or ""))
         task = await store.get(task_id, context)
         if task is None:

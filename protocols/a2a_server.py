@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,7 +33,8 @@ from agents.settings import MeshSettings
 from protocols.a2a_executor import MeshAgentExecutor
 from protocols.a2a_handler import MeshPushSender, MeshRequestHandler
 from protocols.a2a_recovery import resume_interrupted_tasks
-from protocols.a2a_stores import CachedPushConfigStore, CachedTaskStore
+from protocols.a2a_stores import CachedPushConfigStore
+from protocols.sqlite_task_store import SqliteTaskStore
 from protocols.cards import JSONRPC_PATH, REST_PATH
 from tracing.conventions import agent_attributes
 from tracing.propagation import traced_httpx
@@ -56,15 +58,18 @@ class A2AServer:
     task_store: TaskStore
     push_store: PushNotificationConfigStore
     push_client: httpx.AsyncClient
-    durable: tuple[DatabaseTaskStore, DatabasePushNotificationConfigStore] | None = None  # the database behind them
 
     async def start(self) -> None:
-        """Create tables, then resume the tasks a crash cut off."""
-        if self.durable is not None:
-            tasks, push_configs = self.durable
-            await tasks.initialize()
-            await push_configs.initialize()
-            await resume_interrupted_tasks(tasks, self.handler)
+        """Create tables; on the agent's own SQLite file, resume the tasks a crash cut off.
+
+        Never on a shared ``MESH_DATABASE_URL``: a task ``working`` there may be another replica's.
+        """
+        for store in (self.task_store, self.push_store):
+            initialize = getattr(store, "initialize", None)
+            if initialize is not None:
+                await initialize()
+        if isinstance(self.task_store, SqliteTaskStore):
+            await resume_interrupted_tasks(self.task_store, self.handler)
 
     async def ready(self) -> bool:
         """True when the task store answers."""
@@ -81,15 +86,14 @@ class A2AServer:
     async def stop(self) -> None:
         await self.handler.aclose()
         await self.push_client.aclose()
+        if isinstance(self.task_store, SqliteTaskStore):
+            await self.task_store.close()
         if self.engine is not None:
             await self.engine.dispose()
 
 
-def _database_url(agent: Agent, settings: MeshSettings) -> str:
-    if settings.database_url:
-        return settings.database_url
-    path = settings.state_dir("agents", agent.name) / "a2a.db"
-    return f"sqlite+aiosqlite:///{path.resolve()}"
+def _database_path(agent: Agent, settings: MeshSettings) -> Path:
+    return (settings.state_dir("agents", agent.name) / "a2a.db").resolve()
 
 
 def _create_engine(url: str) -> AsyncEngine:
@@ -122,18 +126,19 @@ async def _allow_any_url(url: str) -> bool:
 
 def build_a2a_server(agent: Agent, card: AgentCard, settings: MeshSettings) -> A2AServer:
     engine: AsyncEngine | None = None
-    durable: tuple[DatabaseTaskStore, DatabasePushNotificationConfigStore] | None = None
     task_store: TaskStore
     push_store: PushNotificationConfigStore
     if settings.task_store == "memory":
         task_store = InMemoryTaskStore()
         push_store = InMemoryPushNotificationConfigStore()
-    else:
-        engine = _create_engine(_database_url(agent, settings))
-        durable = (DatabaseTaskStore(engine), DatabasePushNotificationConfigStore(engine))
-        task_store, push_store = durable
-        if not settings.database_url:  # our own SQLite file: no other writer, so caching is safe
-            task_store, push_store = CachedTaskStore(durable[0]), CachedPushConfigStore(durable[1])
+    elif settings.database_url:  # shared by replicas: the SDK's stores, no cache, no recovery
+        engine = _create_engine(settings.database_url)
+        task_store, push_store = DatabaseTaskStore(engine), DatabasePushNotificationConfigStore(engine)
+    else:  # the agent's own SQLite file: our task store; push configs cached (we are the only writer)
+        path = _database_path(agent, settings)
+        engine = _create_engine(f"sqlite+aiosqlite:///{path}")
+        task_store = SqliteTaskStore(path)
+        push_store = CachedPushConfigStore(DatabasePushNotificationConfigStore(engine))
     validator = _allow_any_url if settings.push_allow_private else validate_push_notification_url
     push_client = traced_httpx(timeout=settings.push_timeout_seconds)
     handler = MeshRequestHandler(
@@ -155,5 +160,4 @@ def build_a2a_server(agent: Agent, card: AgentCard, settings: MeshSettings) -> A
         task_store=task_store,
         push_store=push_store,
         push_client=push_client,
-        durable=durable,
     )

@@ -90,24 +90,20 @@ def test_work_interrupted_by_kill_9_is_resumed_on_restart(tmp_path):
 
 async def test_a_task_that_keeps_crashing_the_process_is_failed_not_looped(tmp_path):
     from a2a.server.context import ServerCallContext
-    from a2a.server.tasks import DatabaseTaskStore
-    from a2a.types import Task, TaskState, TaskStatus
+    from a2a.types import Message, Task, TaskState, TaskStatus
     from google.protobuf.json_format import ParseDict
-    from sqlalchemy.ext.asyncio import create_async_engine
 
     from protocols.a2a_recovery import RECOVERY_KEY
+    from protocols.sqlite_task_store import SqliteTaskStore
     from tests.agents_under_test import agent
     from tests.support import running_agent
 
-    db = tmp_path / "agents" / "testbench" / "a2a.db"
-    db.parent.mkdir(parents=True)
-    engine = create_async_engine(f"sqlite+aiosqlite:///{db}")
-    store = DatabaseTaskStore(engine)
+    store = SqliteTaskStore(tmp_path / "agents" / "testbench" / "a2a.db")
     task = Task(id="poison", context_id="c", status=TaskStatus(state=TaskState.TASK_STATE_WORKING))
-    task.history.append(ParseDict(skill_message("echo", {"text": "x"}, "p1"), task.history.add().__class__()))
+    task.history.append(ParseDict(skill_message("echo", {"text": "x"}, "p1"), Message()))
     task.metadata[RECOVERY_KEY] = 3
     await store.save(task, ServerCallContext())
-    await engine.dispose()
+    await store.close()
 
     async with running_agent(agent, tmp_path) as service:
         async with httpx.AsyncClient(base_url=service.base_url, headers=A2A_HEADERS) as http:
