@@ -204,3 +204,63 @@ def test_the_backoff_guard_stops_calling_a_dead_exporter_and_recovers():
     time.sleep(0.25)
     inner.up = True
     assert guard.export([]) is SpanExportResult.SUCCESS and inner.calls == 2
+
+
+def test_mesh_traces_trace_and_stats_read_the_store(traced_mesh):
+    home, task = traced_mesh
+    env = {**os.environ, "MESH_HOME": str(home), "MESH_TRACE_VIEWER_URL": "http://127.0.0.1:16686"}
+    trace_id = spans_of(home, task)[0].trace_id
+
+    def mesh(*args: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "agents.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    listed = mesh("traces", "--last", "5")
+    assert any(line.startswith(trace_id) and "invoke_agent frontdesk" in line and "frontdesk,mesh-cli,testbench" in line
+               for line in listed.splitlines())
+    waterfall = mesh("trace", trace_id[:10]).splitlines()
+    assert waterfall[0].startswith(f"trace {trace_id}") and "services: frontdesk, mesh-cli, testbench" in waterfall[0]
+    rows = [line for line in waterfall[2:] if "|" in line]
+    assert rows[0].startswith("mesh-cli") and "invoke_agent frontdesk [client]" in rows[0] and "state=completed" in rows[0]
+    assert any(row.startswith("testbench") and "tools/call add [server]" in row for row in rows)
+    assert waterfall[-1] == f"view: http://127.0.0.1:16686/trace/{trace_id}"
+    stats = mesh("stats")
+    assert any(line.split()[:3] == ["frontdesk", "relay", "1"] for line in stats.splitlines())
+    assert any(line.split()[:2] == ["testbench", "add"] for line in stats.splitlines())
+
+
+async def test_a_resumed_task_links_to_where_it_started_and_content_is_redacted(tmp_path):
+    env = {"MESH_TRACE_CONTENT": "true"}
+    agent = await asyncio.to_thread(AgentProcess("tests.agents_under_test:agent", tmp_path, env=env).start)
+    try:
+        async with httpx.AsyncClient(headers=A2A_HEADERS, timeout=30) as http:
+            first = (await http.post(agent.url + "/", json=rpc("SendMessage", {"message": skill_message("survey", {}, "link-1")}))).json()
+            task = first["result"]["task"]
+            ids = {"taskId": task["id"]}
+            for i, answer in enumerate(["teal", "otter"]):
+                await http.post(agent.url + "/", json=rpc("SendMessage", {"message": {
+                    "messageId": f"link-{i + 2}", "role": "ROLE_USER", "parts": [{"text": answer}], **ids}}))
+            await http.post(agent.url + "/", json=rpc("SendMessage", {"message": skill_message("echo", {"text": "token: Bearer abcdefghijklmnop"}, "secret-1")}))
+    finally:
+        await asyncio.to_thread(agent.stop)
+    store = SpanStore(tmp_path / "traces.db")
+    spans = [s for t in store.recent(20) for s in store.trace(t.trace_id)]
+    sends = [s for s in spans if s.name == "SendMessage" and s.attributes.get("a2a.task.id") == task["id"]]
+    origin = next(s for s in sends if s.attributes.get("a2a.message.id") == "link-1")
+    resumed = [s for s in sends if s.attributes.get("a2a.message.id") in ("link-2", "link-3")]
+    assert len(resumed) == 2 and all(s.trace_id != origin.trace_id for s in resumed)
+    invoke = next(s for s in spans if s.trace_id == origin.trace_id and s.name == "invoke_agent testbench")
+    assert all({"trace_id": origin.trace_id, "span_id": invoke.span_id} in s.links for s in resumed)
+    echo = next(s for s in spans if s.name == "execute_tool echo")
+    assert "Bearer abcdefghijklmnop" not in json.dumps(echo.attributes)
+    assert "[REDACTED]" in echo.attributes["gen_ai.tool.call.arguments"]
+
+
+def test_redaction_masks_secret_keys_and_secret_looking_values():
+    from tracing.redaction import MASK, redact
+
+    masked = redact({"password": "hunter2", "nested": [{"api_key": "k", "city": "Oslo"}],
+                     "note": "use Bearer abcdefghijklmnop or sk-abcdefghijklmnopqrstu", "Authorization": "x"})
+    assert masked == {"password": MASK, "nested": [{"api_key": MASK, "city": "Oslo"}],
+                      "note": f"use {MASK} or {MASK}", "Authorization": MASK}
