@@ -19,12 +19,13 @@ from pydantic import BaseModel, ValidationError
 
 from agents.context import Artifact, InputNeeded, Reject, Reply, ToolContext
 from agents.definition import Agent, Skill
+from agents.errors import describe_exception
 from tracing import content_recording
 from tracing.conventions import record_error, tool_span
 from tracing.metrics import skill_metrics
 from tracing.redaction import redacted_json
 
-__all__ = ["SkillCallError", "describe_exception", "invoke", "normalise_result", "resolve_skill"]
+__all__ = ["SkillCallError", "invoke", "normalise_result", "resolve_skill"]
 
 
 class SkillCallError(ToolError):
@@ -114,12 +115,6 @@ def _validation_message(skill: Skill, error: ValidationError) -> str:
         where = ".".join(str(p) for p in item["loc"]) or "arguments"
         problems.append(f"{where}: {item['msg']}")
     return f"invalid arguments for skill {skill.id!r}: " + "; ".join(problems)
-
-
-def describe_exception(exc: BaseException) -> str:
-    """A one-line message for an unexpected exception: its type and text, never a traceback."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def normalise_result(skill: Skill | None, result: Any) -> Reply | list[Artifact]:

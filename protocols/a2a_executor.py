@@ -26,7 +26,8 @@ from opentelemetry import trace
 from agents.context import Artifact, InputNeeded, Reject, Reply, ToolContext, ToolError
 from agents.definition import Agent, Skill
 from agents.routing import handle_text
-from agents.runtime import describe_exception, invoke, normalise_result, resolve_skill
+from agents.errors import describe_exception
+from agents.runtime import invoke, normalise_result, resolve_skill
 from protocols.a2a_parts import agent_message, artifact_parts, message_data, message_text
 from tracing import conventions as semconv
 from tracing.propagation import current_traceparent

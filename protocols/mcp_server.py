@@ -30,7 +30,8 @@ from pydantic import BaseModel, Field, PrivateAttr
 
 from agents.context import Artifact, InputNeeded, Reject, Reply, ToolContext, ToolError
 from agents.definition import Agent, Skill
-from agents.runtime import describe_exception, invoke, normalise_result
+from agents.errors import describe_exception
+from agents.runtime import invoke, normalise_result
 
 __all__ = ["CARD_RESOURCE_MIME", "build_mcp_server", "card_resource_uri", "transport_security_for"]
 

@@ -21,7 +21,7 @@ import sys
 from agents.cli import agent_commands, registry_commands, trace_commands
 from agents.cli.agent_commands import load_agent
 from agents.cli.common import EXIT_FAILED, EXIT_USAGE, CliError, CommandFailed
-from agents.runtime import describe_exception
+from agents.errors import describe_exception
 from agents.settings import SettingsError
 
 __all__ = ["load_agent", "main"]

@@ -14,20 +14,23 @@ import importlib.util
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
-import tracing
 from agents.cli.common import EXIT_FAILED, EXIT_OK, CliError, run_until_signalled
-from agents.definition import Agent
 from agents.settings import MeshSettings
+
+if TYPE_CHECKING:
+    from agents.definition import Agent
 
 __all__ = ["add_parsers", "load_agent"]
 
 
 def load_agent(target: str) -> Agent:
     """Import ``module:attr`` (or ``path/to/file.py:attr``) and return the Agent it names."""
+    from agents.definition import Agent
+
     module_name, _, attr = target.partition(":")
     if not module_name or not attr:
         raise CliError(f"expected MODULE:ATTR, got {target!r}")
@@ -112,6 +115,8 @@ async def _send(args: argparse.Namespace) -> int:
         data = {"skill": args.skill, "arguments": data or {}}
     message = user_message(args.text, data, task_id=args.task, context_id=args.context)
     bindings = (args.binding,) if args.binding else ("JSONRPC", "HTTP+JSON")
+    import tracing
+
     traces = tracing.configure("mesh-cli")
     async with httpx.AsyncClient(timeout=args.timeout) as http:
         connection = await A2AConnection.open(args.url, http, streaming=args.stream, bindings=bindings)
