@@ -427,7 +427,8 @@ def render(rows: list[Row], results: dict[str, Any], ratios: dict[str, dict[str,
     for row in rows:
         if row.label in ratios:
             cells = [f"{ratios[row.label][m[0]]:.2f}×" for m in METRICS]
-            lines.append(f"| {row.label} / {row.baseline.split()[1]} | " + " | ".join(cells) + " |")  # type: ignore[union-attr]
+            baseline = row.baseline.split(" ", 1)[1] if row.baseline else ""  # without the workload prefix
+            lines.append(f"| {row.label} / {baseline} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
