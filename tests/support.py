@@ -10,8 +10,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -20,6 +21,7 @@ from agents.service import AgentService, serve
 from agents.settings import MeshSettings
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 A2A_HEADERS = {"A2A-Version": "1.0"}
 
 
@@ -30,24 +32,31 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def running_agent(agent: Agent, home: Path, **overrides: object) -> AsyncIterator[AgentService]:
-    """Serve ``agent`` with uvicorn on 127.0.0.1 inside the test's event loop."""
-    settings = MeshSettings.from_env({}, home=home, port=0, **overrides)
+async def serving(start: Callable[[Callable[[T], None]], Awaitable[None]], what: str) -> AsyncIterator[T]:
+    """Run ``start(on_ready)`` (a serve coroutine) as a task until the block ends; yields what it announced."""
     loop = asyncio.get_running_loop()
-    ready: asyncio.Future[AgentService] = loop.create_future()
-    task = asyncio.create_task(serve(agent, settings, on_ready=ready.set_result))
+    ready: asyncio.Future[T] = loop.create_future()
+    task = asyncio.create_task(start(ready.set_result))
     done, _ = await asyncio.wait({ready, task}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
     if task in done:
         task.result()  # re-raise the startup error
     if ready not in done:
         task.cancel()
-        raise TimeoutError("agent did not start in 20 s")
+        raise TimeoutError(f"{what} did not start in 20 s")
     try:
         yield ready.result()
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+@contextlib.asynccontextmanager
+async def running_agent(agent: Agent, home: Path, **overrides: object) -> AsyncIterator[AgentService]:
+    """Serve ``agent`` with uvicorn on 127.0.0.1 inside the test's event loop."""
+    settings = MeshSettings.from_env({}, home=home, port=0, **overrides)
+    async with serving(lambda on_ready: serve(agent, settings, on_ready=on_ready), f"agent {agent.name}") as service:
+        yield service
 
 
 class AgentProcess:

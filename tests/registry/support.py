@@ -17,23 +17,14 @@ from protocols.cards import build_card, card_to_dict
 from protocols.registry_client import RegistryClient, read_local_token
 from registry.models import InstanceRecord, InstanceState
 from registry.service import RegistryService, serve_registry
+from tests.support import serving
 
 
 @contextlib.asynccontextmanager
 async def running_registry(home: Path, db_url: str, **overrides: object) -> AsyncIterator[RegistryService]:
     settings = MeshSettings.from_env({}, **{"home": home, "port": 0, **overrides})  # a port given: restartable in place
-    loop = asyncio.get_running_loop()
-    ready: asyncio.Future[RegistryService] = loop.create_future()
-    task = asyncio.create_task(serve_registry(settings, db_url, on_ready=ready.set_result))
-    done, _ = await asyncio.wait({ready, task}, timeout=20, return_when=asyncio.FIRST_COMPLETED)
-    if task in done:
-        task.result()
-    try:
-        yield ready.result()
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    async with serving(lambda on_ready: serve_registry(settings, db_url, on_ready=on_ready), "registry") as service:
+        yield service
 
 
 def client_for(service: RegistryService, authenticated: bool = True) -> RegistryClient:
