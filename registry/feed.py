@@ -33,6 +33,7 @@ class ChangeFeed:
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._listener: object | None = None
+        self._listener_warned = False
 
     async def start(self) -> None:
         self.last_seq = await self.store.last_seq()
@@ -100,18 +101,26 @@ class ChangeFeed:
     async def _poll(self) -> None:
         while True:
             await asyncio.sleep(self.poll_interval)
+            if self.store.dialect == "postgresql" and self._listener_lost():
+                await self._listen()  # e.g. after a PostgreSQL restart: until then the poll delivers
             try:
                 await self.poke()
             except StoreError as exc:
                 log.warning("change feed: %s", exc)
 
+    def _listener_lost(self) -> bool:
+        return self._listener is None or self._listener.is_closed()  # type: ignore[attr-defined]
+
     async def _listen(self) -> None:
         dsn = self.store.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         try:
-            connection = await asyncpg.connect(dsn)
+            connection = await asyncpg.connect(dsn, timeout=5)
         except Exception as exc:  # the periodic poke still delivers, only later
-            log.warning("change feed: LISTEN unavailable (%s); polling every %ss", exc, self.poll_interval)
+            if self._listener is None or not self._listener_warned:
+                log.warning("change feed: LISTEN unavailable (%s); polling every %ss", exc, self.poll_interval)
+            self._listener_warned = True
             return
+        self._listener_warned = False
 
         def notified(*_: object) -> None:
             self._spawn(self._safe_poke())

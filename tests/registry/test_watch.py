@@ -13,6 +13,7 @@ import registry.service
 from agents import Agent
 from registry.feed import ChangeFeed
 from registry.models import EventType, InstanceState
+from registry.records import describe_card
 from registry.store import RegistryStore
 from tests.registry.support import card_for, client_for, running_registry
 from tests.registry.watching import watching
@@ -158,3 +159,27 @@ async def test_replicas_on_one_postgresql_see_each_others_changes_at_once(tmp_pa
         assert got.at - sent < 1.0
         (own,) = await on_b.take(1)
         assert own.id == got.id
+
+
+async def test_the_feed_listens_again_after_its_connection_drops(tmp_path, store_url):
+    if not store_url.startswith("postgresql"):
+        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+    async with running_registry(tmp_path, store_url) as registry:
+        feed = registry.feed
+        feed.poll_interval = 0.2
+        first = feed._listener
+        await first.close()  # what a PostgreSQL restart does to it
+        deadline = time.monotonic() + 5
+        while feed._listener is first or feed._listener.is_closed():
+            assert time.monotonic() < deadline, "the feed never listened again"
+            await asyncio.sleep(0.05)
+        feed.poll_interval = 60
+        await asyncio.sleep(0.3)  # the running poll now sleeps 60 s: from here only NOTIFY delivers in time
+        other = RegistryStore(store_url)  # another replica's writes: no in-process hook reaches our feed
+        try:
+            async with watching(registry.base_url) as watch:
+                await other.register(describe_card(courier_at()), "http://127.0.0.1:1", 60)
+                (event,) = await watch.take(1, timeout=1.5)
+        finally:
+            await other.close()
+        assert event.type == "registered"
