@@ -42,7 +42,7 @@ class LivenessMonitor:
         self.store = store
         self.policy = policy
         self.http = http
-        self.started_at = time.time()  # when the grace began: the start, or the last failed cycle
+        self.grace_from = time.time()  # when the grace began: the start, or the last failed cycle
         self._probe_slots = asyncio.Semaphore(policy.max_parallel_probes)
 
     async def run(self) -> None:
@@ -53,7 +53,7 @@ class LivenessMonitor:
             except StoreError as exc:
                 # Heartbeats got 503 while the store was down, so leases ran out through no fault of
                 # the instances: give them a full grace to renew once the store answers again.
-                self.started_at = time.time()
+                self.grace_from = time.time()
                 log.warning("liveness cycle skipped, store unavailable: %s", exc)
             except Exception:
                 log.exception("liveness cycle failed")
@@ -63,7 +63,7 @@ class LivenessMonitor:
         instances = await self.store.live_instances()
         probed = await asyncio.gather(*(self._probe(i) for i in instances))
         now = time.time()
-        in_grace = now - self.started_at < self.policy.grace
+        in_grace = now - self.grace_from < self.policy.grace
         for instance, (ok, reason) in zip(instances, probed, strict=True):
             if ok is not None:
                 await self.store.record_probe(instance.id, ok, now)

@@ -40,10 +40,14 @@ class SearchIndex:
         raise NotImplementedError
 
     async def remove(self, conn: AsyncConnection, agent_id: str) -> None:
-        raise NotImplementedError
+        await conn.execute(text("DELETE FROM registry_fts WHERE agent_id = :id"), {"id": agent_id})
 
     async def rank(self, conn: AsyncConnection, query: str, limit: int) -> dict[str, float]:
         """Agent ids matching ``query`` with a score (higher is better)."""
+        words = _words(query)
+        return await self._rank(conn, words, limit) if words else {}
+
+    async def _rank(self, conn: AsyncConnection, words: list[str], limit: int) -> dict[str, float]:
         raise NotImplementedError
 
 
@@ -63,13 +67,7 @@ class SqliteSearch(SearchIndex):
             {"id": agent_id, "n": doc.name, "s": doc.skills, "d": doc.description},
         )
 
-    async def remove(self, conn: AsyncConnection, agent_id: str) -> None:
-        await conn.execute(text("DELETE FROM registry_fts WHERE agent_id = :id"), {"id": agent_id})
-
-    async def rank(self, conn: AsyncConnection, query: str, limit: int) -> dict[str, float]:
-        words = _words(query)
-        if not words:
-            return {}
+    async def _rank(self, conn: AsyncConnection, words: list[str], limit: int) -> dict[str, float]:
         match = " OR ".join(f'"{w}"' for w in words)
         rows = await conn.execute(
             text(
@@ -103,13 +101,7 @@ class PostgresSearch(SearchIndex):
             {"id": agent_id, "n": doc.name, "s": doc.skills, "d": doc.description},
         )
 
-    async def remove(self, conn: AsyncConnection, agent_id: str) -> None:
-        await conn.execute(text("DELETE FROM registry_fts WHERE agent_id = :id"), {"id": agent_id})
-
-    async def rank(self, conn: AsyncConnection, query: str, limit: int) -> dict[str, float]:
-        words = _words(query)
-        if not words:
-            return {}
+    async def _rank(self, conn: AsyncConnection, words: list[str], limit: int) -> dict[str, float]:
         # to_tsquery on each word drops stop words and stems; OR-ing keeps partial matches.
         rows = await conn.execute(
             text(

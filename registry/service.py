@@ -64,7 +64,7 @@ class RegistryService:
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         await self.store.initialize()
         await self.feed.start()
-        self.monitor.started_at = time.time()  # the grace period runs from when the store is back
+        self.monitor.grace_from = time.time()  # the grace period runs from when the store is back
         self._tasks.append(asyncio.create_task(self.monitor.run()))
         self._tasks.append(asyncio.create_task(self.mcp.follow(self.feed)))
         async with self.mcp.session_manager.run():

@@ -159,13 +159,13 @@ async def test_a_restarted_registry_downgrades_nothing_during_its_grace(tmp_path
 
     grace = 0.8
     async with running_registry(tmp_path, store_url, **{**FAST, "registry_lease_seconds": grace}) as second:
-        grace_ends = second.monitor.started_at + grace
+        grace_ends = second.monitor.grace_from + grace
         await asyncio.sleep(grace - 0.3)
         kept = await instance_of(second, leased.instance_id)
         not_evicted = await instance_of(second, failing.instance_id)
         assert kept is not None and kept.state is healthy and at(kept.lease_expires_at) < time.time()
         assert not_evicted is not None and not_evicted.state is unhealthy
-        assert at(kept.last_probe_at) > second.monitor.started_at  # the monitor runs; the grace holds it back
+        assert at(kept.last_probe_at) > second.monitor.grace_from  # the monitor runs; the grace holds it back
 
         down = await wait_for_state(second, leased.instance_id, unhealthy, timeout=3)
         out = await wait_for_state(second, failing.instance_id, evicted, timeout=3)
