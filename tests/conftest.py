@@ -37,14 +37,27 @@ async def _drop_postgres_database(url: str) -> None:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def store_url(request, tmp_path):
-    """The registry store URL: each test using it runs once on SQLite and once on PostgreSQL.
-
-    PostgreSQL comes from MESH_TEST_POSTGRES_URL; unreachable, the PostgreSQL run is skipped with the
-    reason, except under CI=true, where it fails: CI must prove both stores.
-    """
+    """The registry store URL: each test using it runs once on SQLite and once on PostgreSQL."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'registry.db'}"
         return
+    async for url in _postgres():
+        yield url
+
+
+@pytest.fixture
+async def postgres_url():
+    """A fresh PostgreSQL database, for what only PostgreSQL does (LISTEN/NOTIFY)."""
+    async for url in _postgres():
+        yield url
+
+
+async def _postgres():
+    """A fresh database on MESH_TEST_POSTGRES_URL, dropped afterwards.
+
+    Unreachable, the test is skipped with the reason, except under CI=true, where it fails: CI must
+    prove both stores.
+    """
     try:
         url = await _fresh_postgres_database()
     except Exception as exc:

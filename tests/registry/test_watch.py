@@ -161,9 +161,8 @@ async def test_replicas_on_one_postgresql_see_each_others_changes_at_once(tmp_pa
         assert own.id == got.id
 
 
-async def test_the_feed_listens_again_after_its_connection_drops(tmp_path, store_url):
-    if not store_url.startswith("postgresql"):
-        pytest.skip("LISTEN/NOTIFY is PostgreSQL's")
+async def test_the_feed_listens_again_after_its_connection_drops(tmp_path, postgres_url):
+    store_url = postgres_url
     async with running_registry(tmp_path, store_url) as registry:
         feed = registry.feed
         feed.poll_interval = 0.2
