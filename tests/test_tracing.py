@@ -185,7 +185,7 @@ async def test_a_dead_collector_slows_nothing_down(tmp_path):
 def test_the_backoff_guard_stops_calling_a_dead_exporter_and_recovers():
     from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-    from tracing.backoff import BackoffExporter
+    from tracing.exporters import BackoffExporter
 
     class Flaky(SpanExporter):
         def __init__(self) -> None:
