@@ -1,8 +1,8 @@
 """Per-agent, per-skill request metrics through the OTel metrics API (exported like the spans).
 
-Instruments: ``mesh.skill.requests`` and ``mesh.skill.errors`` (counters), ``mesh.skill.duration``
-(histogram, seconds) and ``mesh.skill.in_flight`` (observed from a plain counter, so a call costs
-two or three measurements, not four). ``tracing.configure`` installs an SDK meter provider only
+Instruments: ``mesh.skill.duration`` (histogram, seconds; its count is the request count, so no
+separate request counter is paid for), ``mesh.skill.errors`` (counter, failures only) and
+``mesh.skill.in_flight`` (observed from a plain counter): one measurement per successful call. ``tracing.configure`` installs an SDK meter provider only
 when metrics are exported (OTLP); otherwise these are the API's no-ops.
 """
 
@@ -22,9 +22,10 @@ Labels = tuple[tuple[str, str], ...]
 
 class SkillMetrics:
     def __init__(self, meter: metrics.Meter) -> None:
-        self.requests = meter.create_counter("mesh.skill.requests", unit="{request}", description="Skill calls")
         self.errors = meter.create_counter("mesh.skill.errors", unit="{request}", description="Skill calls that failed")
-        self.duration = meter.create_histogram("mesh.skill.duration", unit="s", description="Skill call duration")
+        self.duration = meter.create_histogram(
+            "mesh.skill.duration", unit="s", description="Skill call duration; its count is the number of calls"
+        )
         self.running: Counter[Labels] = Counter()
         meter.create_observable_up_down_counter(
             "mesh.skill.in_flight", callbacks=[self._observe_running], unit="{request}", description="Skill calls running"
@@ -38,7 +39,6 @@ class SkillMetrics:
 
     def finished(self, attributes: dict[str, str], seconds: float, error_type: str | None) -> None:
         self.running[tuple(attributes.items())] -= 1
-        self.requests.add(1, attributes)
         self.duration.record(seconds, attributes)
         if error_type is not None:
             self.errors.add(1, {**attributes, "error.type": error_type})
