@@ -13,6 +13,7 @@ import time
 import httpx
 import pytest
 import uvicorn
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -124,6 +125,7 @@ class OtlpReceiver:
     def __init__(self) -> None:
         self.port = free_port()
         self.spans: list[tuple[str, str]] = []  # (service, span name)
+        self.metric_names: set[str] = set()
 
     async def traces(self, request: Request) -> Response:
         body = await request.body()
@@ -137,6 +139,13 @@ class OtlpReceiver:
         return Response(b"", media_type="application/x-protobuf")
 
     async def metrics(self, request: Request) -> Response:
+        body = await request.body()
+        if request.headers.get("content-encoding") == "gzip":
+            body = gzip.decompress(body)
+        export = ExportMetricsServiceRequest.FromString(body)
+        for resource_metrics in export.resource_metrics:
+            for scope in resource_metrics.scope_metrics:
+                self.metric_names.update(metric.name for metric in scope.metrics)
         return Response(b"", media_type="application/x-protobuf")
 
 
@@ -146,13 +155,14 @@ async def test_an_otlp_http_receiver_gets_the_spans(tmp_path):
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=receiver.port, log_level="warning"))
     serving = asyncio.create_task(server.serve())
     env = {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}",
-           "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_SERVICE_NAME": "otlp-bench"}
+           "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_SERVICE_NAME": "otlp-bench",
+           "OTEL_METRIC_EXPORT_INTERVAL": "300"}
     agent = await asyncio.to_thread(AgentProcess("tests.agents_under_test:agent", tmp_path, env=env).start)
     try:
         async with httpx.AsyncClient(headers=A2A_HEADERS) as http:
             await http.post(agent.url + "/", json=rpc("SendMessage", {"message": skill_message("add", {"a": 1, "b": 1}, "otlp-1")}))
         for _ in range(100):
-            if ("otlp-bench", "execute_tool add") in receiver.spans:
+            if ("otlp-bench", "execute_tool add") in receiver.spans and "mesh.skill.duration" in receiver.metric_names:
                 break
             await asyncio.sleep(0.1)
     finally:
@@ -160,6 +170,7 @@ async def test_an_otlp_http_receiver_gets_the_spans(tmp_path):
         server.should_exit = True
         await serving
     assert {("otlp-bench", "SendMessage"), ("otlp-bench", "invoke_agent testbench"), ("otlp-bench", "execute_tool add")} <= set(receiver.spans)
+    assert {"mesh.skill.duration", "mesh.skill.in_flight"} <= receiver.metric_names
     assert SpanStore(tmp_path / "traces.db").recent(5), "the embedded store keeps working alongside OTLP"
 
 
