@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from registry.models import AgentRecord, InstanceRecord, Registration
+from protocols.sse import sse_events
+from registry.models import AgentRecord, Event, InstanceRecord, Registration
 from tracing.propagation import traced_httpx
 
 __all__ = ["RegistryClient", "RegistryError", "local_token_path", "read_local_token"]
@@ -88,6 +91,28 @@ class RegistryClient:
 
     async def agent(self, agent_id: str) -> AgentRecord:
         return AgentRecord.model_validate_json((await self._call("GET", f"/v1/agents/{agent_id}")).content)
+
+    async def watch(self, since: int | None = None, retry_seconds: float = 1.0) -> AsyncIterator[Event]:
+        """Registry changes as they happen, forever: a dropped stream is reopened from the last event seen.
+
+        ``since`` replays the change log after that sequence number first (0: everything kept).
+        """
+        last = since
+        while True:
+            headers = {**self.headers, **({"Last-Event-ID": str(last)} if last is not None else {})}
+            try:
+                async with self.http.stream("GET", self.base_url + "/v1/watch", headers=headers,
+                                            timeout=httpx.Timeout(10, read=None)) as response:
+                    if response.status_code >= 400:
+                        await response.aread()
+                        raise RegistryError(response.status_code, response.text[:200] or response.reason_phrase)
+                    async for sse in sse_events(response.aiter_lines()):
+                        event = Event.model_validate_json(sse.data)
+                        last = event.seq
+                        yield event
+            except httpx.HTTPError:
+                pass  # the registry went away: try again, resuming after the last event
+            await asyncio.sleep(retry_seconds)
 
     async def resolve(self, agent_id: str, policy: str = "round_robin") -> InstanceRecord:
         response = await self._call("GET", f"/v1/agents/{agent_id}/resolve", params={"policy": policy})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
 
@@ -11,6 +12,7 @@ import pytest
 
 import registry.service
 from agents import Agent
+from protocols.registry_client import RegistryClient
 from registry.feed import ChangeFeed
 from registry.models import EventType, InstanceState
 from registry.records import describe_card
@@ -182,3 +184,32 @@ async def test_the_feed_listens_again_after_its_connection_drops(tmp_path, postg
         finally:
             await other.close()
         assert event.type == "registered"
+
+
+async def test_the_client_watch_resumes_across_a_registry_restart(tmp_path, store_url):
+    port = free_port()
+    received: list = []
+
+    async def follow(base_url: str) -> None:
+        async with RegistryClient(base_url) as watcher_client:
+            async for event in watcher_client.watch(since=0, retry_seconds=0.2):
+                received.append(event)
+
+    async with running_registry(tmp_path, store_url, port=port) as registry, client_for(registry) as client:
+        await client.register(card=courier_at(), lease_seconds=60)
+        watcher = asyncio.create_task(follow(registry.base_url))
+        deadline = time.monotonic() + 5
+        while len(received) < 1:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+    async with running_registry(tmp_path, store_url, port=port) as registry, client_for(registry) as client:
+        await client.register(card=courier_at(), lease_seconds=60)
+        deadline = time.monotonic() + 10
+        while len(received) < 2:
+            assert time.monotonic() < deadline, received
+            await asyncio.sleep(0.05)
+    watcher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await watcher
+    assert [e.type.value for e in received] == ["registered", "registered"]
+    assert received[1].seq > received[0].seq

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from protocols.sse import sse_events
 from registry.models import Event
 
 __all__ = ["Received", "Watch", "watching"]
@@ -54,20 +55,10 @@ class Watch:
             await self._reader
 
     async def _read(self, response: httpx.Response) -> None:
-        fields: dict[str, str] = {}
         try:
-            async for line in response.aiter_lines():
-                if line.startswith(":"):  # a comment: sse-starlette's keep-alive ping
-                    continue
-                if line:
-                    name, _, value = line.partition(":")
-                    value = value.removeprefix(" ")
-                    fields[name] = fields[name] + "\n" + value if name == "data" and name in fields else value
-                    continue
-                if "data" in fields:  # a blank line ends one event
-                    event = Event.model_validate_json(fields["data"])
-                    self._queue.put_nowait(Received(int(fields["id"]), fields["event"], event, time.monotonic()))
-                fields = {}
+            async for sse in sse_events(response.aiter_lines()):
+                event = Event.model_validate_json(sse.data)
+                self._queue.put_nowait(Received(int(sse.id or 0), sse.event, event, time.monotonic()))
             self._queue.put_nowait(EOFError("the registry closed the stream"))
         except Exception as exc:
             self._queue.put_nowait(exc)
