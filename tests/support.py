@@ -121,6 +121,18 @@ class AgentProcess:
         self.stop()
 
 
+async def send(client: httpx.AsyncClient, message: dict, **configuration: object) -> dict:
+    """SendMessage over JSON-RPC at ``/``; the result (task or message), asserting it is no error."""
+    params: dict = {"message": message}
+    if configuration:
+        params["configuration"] = configuration
+    response = await client.post("/", json=rpc("SendMessage", params))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "error" not in body, body
+    return body["result"]
+
+
 def rpc(method: str, params: dict, request_id: int | str = 1) -> dict:
     return {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
 

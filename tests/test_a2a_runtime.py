@@ -10,7 +10,7 @@ import pytest
 
 from protocols.cards import validate_card
 from tests.agents_under_test import agent
-from tests.support import A2A_HEADERS, rpc, running_agent, skill_message, text_message
+from tests.support import A2A_HEADERS, rpc, running_agent, send, skill_message, text_message
 
 
 @pytest.fixture
@@ -23,17 +23,6 @@ async def service(tmp_path):
 async def client(service):
     async with httpx.AsyncClient(base_url=service.base_url, headers=A2A_HEADERS, timeout=30) as c:
         yield c
-
-
-async def send(client, message: dict, **configuration) -> dict:
-    params = {"message": message}
-    if configuration:
-        params["configuration"] = configuration
-    response = await client.post("/", json=rpc("SendMessage", params))
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert "error" not in body, body
-    return body["result"]
 
 
 def state(task: dict) -> str:

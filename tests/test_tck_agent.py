@@ -15,6 +15,7 @@ import pytest
 
 from tests.conformance.tck_agent import agent
 from tests.support import A2A_HEADERS, rpc, running_agent, text_message
+from tests.support import send as send_message
 
 SESSION = "0123abcd"  # the TCK's per-run suffix: fixed, so message ids repeat as they do there
 
@@ -31,11 +32,7 @@ async def client(tmp_path):
 
 
 async def send(client: httpx.AsyncClient, prefix: str, text: str = "TCK prerequisite task creation", **ids: str) -> dict:
-    response = await client.post("/", json=rpc("SendMessage", {"message": text_message(text, tck_id(prefix), **ids)}))
-    assert response.status_code == 200, response.text
-    body = response.json()
-    assert "error" not in body, body
-    return body["result"]
+    return await send_message(client, text_message(text, tck_id(prefix), **ids))
 
 
 def state(task: dict) -> str:
