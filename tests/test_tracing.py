@@ -127,11 +127,13 @@ class OtlpReceiver:
         self.spans: list[tuple[str, str]] = []  # (service, span name)
         self.metric_names: set[str] = set()
 
-    async def traces(self, request: Request) -> Response:
+    @staticmethod
+    async def _payload(request: Request) -> bytes:
         body = await request.body()
-        if request.headers.get("content-encoding") == "gzip":
-            body = gzip.decompress(body)
-        export = ExportTraceServiceRequest.FromString(body)
+        return gzip.decompress(body) if request.headers.get("content-encoding") == "gzip" else body
+
+    async def traces(self, request: Request) -> Response:
+        export = ExportTraceServiceRequest.FromString(await self._payload(request))
         for resource_spans in export.resource_spans:
             service = next(a.value.string_value for a in resource_spans.resource.attributes if a.key == "service.name")
             for scope in resource_spans.scope_spans:
@@ -139,10 +141,7 @@ class OtlpReceiver:
         return Response(b"", media_type="application/x-protobuf")
 
     async def metrics(self, request: Request) -> Response:
-        body = await request.body()
-        if request.headers.get("content-encoding") == "gzip":
-            body = gzip.decompress(body)
-        export = ExportMetricsServiceRequest.FromString(body)
+        export = ExportMetricsServiceRequest.FromString(await self._payload(request))
         for resource_metrics in export.resource_metrics:
             for scope in resource_metrics.scope_metrics:
                 self.metric_names.update(metric.name for metric in scope.metrics)

@@ -38,7 +38,6 @@ TOOL_NAME, TOOL_TYPE, TOOL_CALL_ID = "gen_ai.tool.name", "gen_ai.tool.type", "ge
 WORKFLOW_NAME = "gen_ai.workflow.name"
 A2A_METHOD, A2A_VERSION, A2A_TASK_ID, A2A_TASK_STATE, A2A_MESSAGE_ID = (
     "a2a.method.name", "a2a.protocol.version", "a2a.task.id", "a2a.task.state", "a2a.message.id")
-MCP_METHOD, JSONRPC_ID = "mcp.method.name", "jsonrpc.request.id"
 ERROR_TYPE = "error.type"
 SERVER_ADDRESS, SERVER_PORT = "server.address", "server.port"
 _MCP_CLIENT_PREFIX = "MCP send "
