@@ -69,6 +69,27 @@ class MeshSettings(BaseModel):
     registry_probe_seconds: float = Field(default=5.0, gt=0, description="How often instances are probed.")
     registry_evict_seconds: float = Field(default=30.0, gt=0, description="Unhealthy this long: evicted.")
 
+    # -- coordination ------------------------------------------------------------------------
+    coordinator_url: str | None = Field(
+        default=None, description="Coordinator for mesh ask/inbox/reply/dlq; default: found in the registry."
+    )
+    workflow_db: str | None = Field(
+        default=None, description="Workflow store URL (sqlite:///... or postgresql://...); default under home."
+    )
+    max_hops: int = Field(default=8, ge=1, description="Delegations a request may cross before it is refused.")
+    step_timeout_seconds: float = Field(default=30.0, gt=0, description="Timeout of one call to an agent.")
+    step_retries: int = Field(default=2, ge=0, description="Retries of a transient failure, per instance.")
+    retry_backoff_seconds: float = Field(default=0.2, gt=0, description="First retry delay; doubles, with jitter.")
+    retry_backoff_max_seconds: float = Field(default=5.0, gt=0)
+    breaker_failures: int = Field(default=5, ge=1, description="Consecutive failures that open an instance's circuit.")
+    breaker_reset_seconds: float = Field(default=30.0, gt=0, description="An open circuit lets one probe through after this.")
+    escalate_below: float = Field(default=0.5, ge=0, le=1, description="Step confidence below this goes to a human.")
+    negotiation_timeout_seconds: float = Field(default=2.0, gt=0, description="How long a call for proposals waits for bids.")
+    llm_base_url: str | None = Field(default=None, description="OpenAI-compatible endpoint for the optional planner.")
+    llm_model: str | None = Field(default=None)
+    llm_api_key: str | None = Field(default=None)
+    llm_timeout_seconds: float = Field(default=20.0, gt=0)
+
     @field_validator("public_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:

@@ -15,6 +15,7 @@ from a2a.types import AgentCapabilities, AgentCard, AgentInterface, AgentProvide
 from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 
 from agents.definition import Agent
+from protocols.mesh_extensions import skill_schemas_extension
 
 __all__ = [
     "A2A_PROTOCOL_VERSION",
@@ -56,7 +57,12 @@ def build_card(agent: Agent, base_url: str) -> AgentCard:
             AgentInterface(protocol_binding="JSONRPC", protocol_version=A2A_PROTOCOL_VERSION, url=base + JSONRPC_PATH),
             AgentInterface(protocol_binding="HTTP+JSON", protocol_version=A2A_PROTOCOL_VERSION, url=base + REST_PATH),
         ],
-        capabilities=AgentCapabilities(streaming=True, push_notifications=True, extended_agent_card=False),
+        capabilities=AgentCapabilities(
+            streaming=True,
+            push_notifications=True,
+            extended_agent_card=False,
+            extensions=[skill_schemas_extension({s.id: s.input_schema for s in agent.skills.values()})],
+        ),
         default_input_modes=DEFAULT_MODES,
         default_output_modes=DEFAULT_MODES,
         skills=skills,
