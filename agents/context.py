@@ -94,6 +94,16 @@ class ToolContext(abc.ABC):
     def task_id(self) -> str | None:
         return None
 
+    @property
+    def answers(self) -> list[str]:
+        """The caller's answers to this call's earlier questions, oldest first (A2A follow-ups)."""
+        return []
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Metadata the caller attached to the request (A2A message metadata, MCP ``_meta``)."""
+        return {}
+
     @abc.abstractmethod
     async def ask(self, question: str) -> str:
         """Ask the caller a question and return the answer.

@@ -12,17 +12,22 @@ import re
 import typing
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver.tools.base import Tool
 
 from agents.context import Artifact, Reply, ToolContext
 
+if TYPE_CHECKING:
+    from agents.settings import MeshSettings
+
 __all__ = ["Agent", "Provider", "Skill", "TextHandler"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 TextHandler = Callable[[str, ToolContext], Awaitable[Any]]
+StartHook = Callable[[str, "MeshSettings"], Awaitable[None]]
+StopHook = Callable[[], Awaitable[None]]
 _SKILL_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
 _UNSTRUCTURED_RETURNS = (Artifact, Reply)
 
@@ -83,6 +88,9 @@ class Agent:
     text_handler: TextHandler | None = None
     # MCP-only extras (resources, prompts, handlers): each hook gets the agent's MCPServer once
     mcp_hooks: list[Callable[[MCPServer], Any]] = field(default_factory=list)
+    # Run when the service starts (with its base URL and settings) and when it stops
+    start_hooks: list[StartHook] = field(default_factory=list)
+    stop_hooks: list[StopHook] = field(default_factory=list)
 
     @overload
     def skill(self, fn: F, /) -> F: ...
@@ -191,6 +199,16 @@ class Agent:
     def on_mcp_server(self, hook: Callable[[MCPServer], Any]) -> Callable[[MCPServer], Any]:
         """Run ``hook(server)`` on the agent's MCPServer: the escape hatch for MCP-only features."""
         self.mcp_hooks.append(hook)
+        return hook
+
+    def on_start(self, hook: StartHook) -> StartHook:
+        """Run ``await hook(base_url, settings)`` when a service of this agent starts, before it accepts work."""
+        self.start_hooks.append(hook)
+        return hook
+
+    def on_stop(self, hook: StopHook) -> StopHook:
+        """Run ``await hook()`` when the service stops, after it stopped accepting work."""
+        self.stop_hooks.append(hook)
         return hook
 
     def on_text(self, handler: TextHandler) -> TextHandler:

@@ -60,6 +60,8 @@ class AgentService:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        for start in self.agent.start_hooks:
+            await start(self.base_url, self.settings)
         await self.a2a.start()
         async with self.mcp.session_manager.run():
             self.accepting = True
@@ -73,6 +75,8 @@ class AgentService:
                 if self.registry is not None:  # leave the registry before refusing work
                     await self.registry.stop()
                 await self.a2a.stop()
+                for stop in reversed(self.agent.stop_hooks):
+                    await stop()
 
 
 def build_service(agent: Agent, settings: MeshSettings, base_url: str) -> AgentService:

@@ -21,6 +21,7 @@ from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
 from a2a.server.tasks import TaskUpdater
 from a2a.types import Message, Role, TaskState
+from google.protobuf.json_format import MessageToDict
 from opentelemetry import trace
 
 from agents.context import Artifact, InputNeeded, Reject, Reply, ToolContext, ToolError
@@ -28,11 +29,12 @@ from agents.definition import Agent, Skill
 from agents.routing import handle_text
 from agents.errors import describe_exception
 from agents.runtime import invoke, normalise_result, resolve_skill
-from protocols.a2a_parts import agent_message, artifact_parts, message_data, message_text
+from protocols.a2a_parts import agent_message, artifact_parts, message_data, message_text, restore_ints
 from tracing import conventions as semconv
 from tracing.propagation import current_traceparent
 
 TRACEPARENT_KEY = "meshTraceparent"  # task metadata: the span context the task started in
+OPERATOR_KEY = "meshOperator"  # message metadata: sent by an operator, not an answer of the caller
 __all__ = ["MeshAgentExecutor"]
 
 log = logging.getLogger("agents.a2a")
@@ -71,7 +73,12 @@ class A2AToolContext(ToolContext):
 
     @property
     def metadata(self) -> dict[str, Any]:
-        return dict(self._request.metadata or {})
+        """The first message's metadata, then the request's (request keys win)."""
+        return {**restore_ints(MessageToDict(self._first_message.metadata)), **(self._request.metadata or {})}
+
+    @property
+    def answers(self) -> list[str]:
+        return list(self._answers)
 
     async def ask(self, question: str) -> str:
         if self._asked < len(self._answers):
@@ -137,13 +144,19 @@ class A2AToolContext(ToolContext):
         )
 
 
+def _is_operator(message: Message) -> bool:
+    """A message an operator (not the caller) added to the task, e.g. a human's reply to an escalation."""
+    return OPERATOR_KEY in message.metadata
+
+
 def _conversation(request: RequestContext) -> tuple[Message, list[str]]:
     """The message that started the task and the caller's answers since, oldest first."""
     task = request.current_task
     if task is None:
         return request.message, []
-    user_messages = [m for m in task.history if m.role == Role.ROLE_USER]
-    if request.message is not None and all(m.message_id != request.message.message_id for m in user_messages):
+    user_messages = [m for m in task.history if m.role == Role.ROLE_USER and not _is_operator(m)]
+    if (request.message is not None and not _is_operator(request.message)
+            and all(m.message_id != request.message.message_id for m in user_messages)):
         user_messages.append(request.message)
     if not user_messages:
         return request.message, []

@@ -12,7 +12,7 @@ from google.protobuf.json_format import MessageToDict
 
 from agents.context import Artifact
 
-__all__ = ["agent_message", "artifact_parts", "data_of", "message_data", "message_text"]
+__all__ = ["agent_message", "artifact_parts", "data_of", "message_data", "message_text", "restore_ints"]
 
 
 def artifact_parts(artifact: Artifact) -> list[Part]:
@@ -29,16 +29,17 @@ def artifact_parts(artifact: Artifact) -> list[Part]:
 
 def data_of(part: Part) -> Any:
     """The JSON value of a data part; whole-number floats become ints (protobuf stores doubles)."""
-    return _ints(MessageToDict(part.data))
+    return restore_ints(MessageToDict(part.data))
 
 
-def _ints(value: Any) -> Any:
+def restore_ints(value: Any) -> Any:
+    """Whole-number floats back to ints, deeply: protobuf Structs store every number as a double."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict):
-        return {k: _ints(v) for k, v in value.items()}
+        return {k: restore_ints(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_ints(v) for v in value]
+        return [restore_ints(v) for v in value]
     return value
 
 

@@ -8,6 +8,7 @@ import json
 import httpx
 import pytest
 
+from protocols.mesh_extensions import skill_schemas
 from protocols.cards import validate_card
 from tests.agents_under_test import agent
 from tests.support import A2A_HEADERS, rpc, running_agent, send, skill_message, text_message
@@ -44,7 +45,11 @@ async def test_card_tells_the_truth(client, service):
     assert bindings["JSONRPC"]["url"] == service.base_url + "/"
     assert bindings["HTTP+JSON"]["url"] == service.base_url + "/a2a"
     assert {i["protocolVersion"] for i in card["supportedInterfaces"]} == {"1.0"}
+    extensions = {e["uri"]: e for e in card["capabilities"].pop("extensions")}
     assert card["capabilities"] == {"streaming": True, "pushNotifications": True, "extendedAgentCard": False}
+    assert skill_schemas({"capabilities": {"extensions": list(extensions.values())}}) == {
+        s.id: json.loads(json.dumps(s.input_schema)) for s in agent.skills.values()
+    }
     skills = {s["id"]: s for s in card["skills"]}
     assert set(skills) == set(agent.skills)
     assert skills["echo"]["tags"] == ["echo", "repeat"]
