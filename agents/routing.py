@@ -15,7 +15,7 @@ from agents.context import ToolContext
 from agents.definition import Agent, Skill
 from agents.runtime import SkillCallError, invoke
 
-__all__ = ["handle_text", "rank_skills"]
+__all__ = ["handle_text", "keywords", "rank_skills"]
 
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset(
@@ -26,8 +26,12 @@ _STOP = frozenset(
 _FIELD_WEIGHTS = (("id", 3.0), ("tags", 3.0), ("name", 2.0), ("examples", 1.5), ("description", 1.0))
 
 
-def _words(text: str) -> set[str]:
+def keywords(text: str) -> set[str]:
+    """The content words of ``text``, lower-cased and crudely stemmed, without stop words."""
     return {_stem(w) for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+_words = keywords
 
 
 def _stem(word: str) -> str:

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 from a2a.client import ClientConfig, ClientFactory
 from a2a.helpers import new_data_part, new_text_part
-from a2a.types import AgentCard, Message, Role, SendMessageRequest
+from a2a.types import AgentCard, GetTaskRequest, Message, Role, SendMessageRequest
 from google.protobuf.json_format import MessageToDict
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -57,6 +57,7 @@ def user_message(
     task_id: str | None = None,
     context_id: str | None = None,
     message_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
 ) -> Message:
     parts = []
     if text:
@@ -65,13 +66,16 @@ def user_message(
         parts.append(new_data_part(data))
     if not parts:
         raise ValueError("a message needs text or data")
-    return Message(
+    message = Message(
         message_id=message_id or str(uuid.uuid4()),
         role=Role.ROLE_USER,
         parts=parts,
         task_id=task_id or "",
         context_id=context_id or "",
     )
+    if metadata:
+        message.metadata.update(metadata)
+    return message
 
 
 @dataclass
@@ -91,6 +95,24 @@ class A2AConnection:
             raise InvalidCard(problems)
         return cls(card=parse_card(data), http=http, **options)
 
+    def _client(self) -> Any:
+        config = ClientConfig(
+            httpx_client=self.http,
+            streaming=self.streaming,
+            supported_protocol_bindings=list(self.bindings),
+            use_client_preference=True,
+        )
+        return ClientFactory(config).create(self.card)
+
+    async def get_task(self, task_id: str) -> dict[str, Any]:
+        """The task as the agent has it now, in the JSON form ``send`` yields (``{"task": ...}``)."""
+        _propagate_from(self.http)
+        client = self._client()
+        try:
+            return {"task": MessageToDict(await client.get_task(GetTaskRequest(id=task_id)))}
+        finally:
+            await client.close()
+
     async def send(self, message: Message, *, return_immediately: bool = False) -> AsyncIterator[dict[str, Any]]:
         """Send ``message``; yields each StreamResponse as JSON (one when not streaming).
 
@@ -98,13 +120,7 @@ class A2AConnection:
         (CLIENT); the request carries the trace context to the agent.
         """
         _propagate_from(self.http)
-        config = ClientConfig(
-            httpx_client=self.http,
-            streaming=self.streaming,
-            supported_protocol_bindings=list(self.bindings),
-            use_client_preference=True,
-        )
-        client = ClientFactory(config).create(self.card)
+        client = self._client()
         request = SendMessageRequest(message=message)
         if return_immediately:
             request.configuration.return_immediately = True

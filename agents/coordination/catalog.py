@@ -6,13 +6,14 @@ skill-schemas card extension, so foreign agents simply have none (they are sent 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from protocols.mesh_extensions import NEGOTIATION, declared_extensions, skill_schemas
 from registry.models import AgentRecord
 
-__all__ = ["AgentInfo", "SkillInfo"]
+__all__ = ["AgentInfo", "Directory", "SkillInfo"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +77,39 @@ class AgentInfo:
                 for s in self.skills.values()
             ],
         }
+
+
+class Directory:
+    """Finds agents in the registry by name or by text, with a short cache so a busy coordinator
+    does not ask the registry on every step (health changes reach it within ``ttl`` seconds)."""
+
+    def __init__(self, registry: Any, ttl: float = 2.0, exclude: tuple[str, ...] = ()) -> None:
+        self.registry = registry  # protocols.registry_client.RegistryClient
+        self.ttl = ttl
+        self.exclude = set(exclude)  # e.g. the coordinator itself: never a candidate for its own steps
+        self._cache: dict[tuple[str, str], tuple[float, list[AgentInfo]]] = {}
+
+    async def _find(self, key: tuple[str, str], **filters: Any) -> list[AgentInfo]:
+        now = time.monotonic()
+        cached = self._cache.get(key)
+        if cached is not None and now - cached[0] < self.ttl:
+            return cached[1]
+        records = await self.registry.find(**filters)
+        found = [AgentInfo.from_record(r) for r in records if r.kind == "a2a" and r.name not in self.exclude]
+        self._cache[key] = (now, found)
+        return found
+
+    async def by_name(self, name: str) -> AgentInfo | None:
+        """The agent called ``name`` (its newest version when several are registered)."""
+        found = [a for a in await self._find(("name", name), name=name) if a.urls]
+        return found[0] if found else None
+
+    async def search(self, text: str, limit: int = 5) -> list[AgentInfo]:
+        """Agents matching ``text``, best first, with at least one healthy instance."""
+        return [a for a in await self._find(("text", text), q=text, limit=limit) if a.urls]
+
+    async def all(self) -> list[AgentInfo]:
+        return [a for a in await self._find(("all", ""),) if a.urls]
+
+    def forget(self) -> None:
+        self._cache.clear()

@@ -81,8 +81,9 @@ class Plan(BaseModel):
     """A DAG of steps; ``answer`` is a template of the final reply (``{key}`` from the facts)."""
 
     name: str = "workflow"
-    steps: list[Step]
+    steps: list[Step] = Field(default_factory=list)
     answer: str | None = None
+    escalate: str | None = Field(default=None, description="Hand the request to a human first, for this reason.")
 
     @model_validator(mode="after")
     def _is_a_dag(self) -> Plan:

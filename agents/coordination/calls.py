@@ -1,0 +1,67 @@
+"""Send one step to one agent instance over A2A and read the outcome.
+
+Each instance's card is fetched once and cached (a failed call drops it, so a restarted instance
+is re-read). A blocking send normally returns a terminal task; a task still running (e.g. a
+re-sent message the agent recognised as a duplicate) is polled until it settles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+from protocols.a2a_client import A2AConnection, user_message
+from protocols.a2a_results import CallOutcome, outcome_of
+
+__all__ = ["AgentCaller", "HOPS_KEY", "STEP_KEY", "WORKFLOW_KEY"]
+
+HOPS_KEY = "meshHops"  # message metadata: delegations this request has crossed so far
+WORKFLOW_KEY = "meshWorkflow"
+STEP_KEY = "meshStep"
+_POLL_SECONDS = 0.2
+
+
+class AgentCaller:
+    def __init__(self, http: httpx.AsyncClient, card_ttl: float = 60.0) -> None:
+        self.http = http
+        self.card_ttl = card_ttl
+        self._connections: dict[str, tuple[float, A2AConnection]] = {}
+
+    async def _connection(self, url: str) -> A2AConnection:
+        cached = self._connections.get(url)
+        if cached is not None and time.monotonic() - cached[0] < self.card_ttl:
+            return cached[1]
+        connection = await A2AConnection.open(url, self.http)
+        self._connections[url] = (time.monotonic(), connection)
+        return connection
+
+    async def call(
+        self,
+        url: str,
+        *,
+        message_id: str,
+        text: str | None = None,
+        data: Any = None,
+        task_id: str | None = None,
+        context_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> CallOutcome:
+        """One blocking send; raises on transport and protocol errors (the caller retries or fails over)."""
+        message = user_message(text, data, task_id=task_id, context_id=context_id, message_id=message_id,
+                               metadata=metadata)
+        try:
+            connection = await self._connection(url)
+            last: dict[str, Any] = {}
+            async for event in connection.send(message):
+                last = event
+            outcome = outcome_of(last)
+            while not outcome.terminal and outcome.task_id:
+                await asyncio.sleep(_POLL_SECONDS)
+                outcome = outcome_of(await connection.get_task(outcome.task_id))
+            return outcome
+        except BaseException:
+            self._connections.pop(url, None)
+            raise
