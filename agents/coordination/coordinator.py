@@ -12,7 +12,6 @@ so the customer's next message, a restart or a human's reply continues it. Opera
 
 from __future__ import annotations
 
-import os
 import uuid
 from typing import Any
 
@@ -72,7 +71,7 @@ class Coordinator:
         self._caller = AgentCaller(self._http)
         router = Router(directory, self.playbooks, self.rules, llm=self._llm(settings))
         dispatcher = StepDispatcher(self._caller, directory, settings, negotiator=self._negotiator(settings))
-        owner = f"{self.agent.name}@{base_url}#{os.getpid()}"
+        owner = f"{self.agent.name}@{base_url}"  # the same after a restart: it takes its workflows straight back
         self.engine = WorkflowEngine(store=self.store, router=router, directory=directory, dispatcher=dispatcher,
                                      settings=settings, owner=owner)
 

@@ -93,11 +93,22 @@ class WorkflowEngine:
         self.dispatcher = dispatcher
         self.settings = settings
         self.owner = owner
+        self._locks: dict[str, asyncio.Lock] = {}  # one run of a workflow at a time in this process
 
     # -- entry point ----------------------------------------------------------------------------
 
     async def run(self, workflow_id: str, request: str, *, turn: Turn, context_id: str | None = None,
                   hops: int = 0, plan: Plan | None = None) -> WorkflowRecord:
+        lock = self._locks.setdefault(workflow_id, asyncio.Lock())
+        try:
+            async with lock:
+                return await self._run(workflow_id, request, turn=turn, context_id=context_id, hops=hops, plan=plan)
+        finally:
+            if not lock.locked() and self._locks.get(workflow_id) is lock:
+                del self._locks[workflow_id]
+
+    async def _run(self, workflow_id: str, request: str, *, turn: Turn, context_id: str | None,
+                   hops: int, plan: Plan | None) -> WorkflowRecord:
         record = await self.store.get(workflow_id)
         if record is None:
             record = WorkflowRecord(id=workflow_id, status=WorkflowStatus.RUNNING, request=request,

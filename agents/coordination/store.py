@@ -27,6 +27,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from agents.coordination.models import Escalation, Plan, StepResult, WorkflowRecord, WorkflowStatus
@@ -159,7 +160,12 @@ class WorkflowStore:
         if status is not None:
             query = query.where(workflows.c.status == status.value)
         async with self.engine.connect() as conn:
-            return [_workflow(r) for r in (await conn.execute(query)).all()]
+            records = {r.id: _workflow(r) for r in (await conn.execute(query)).all()}
+            if records:
+                rows = (await conn.execute(select(steps).where(steps.c.workflow_id.in_(list(records))))).all()
+                for row in rows:
+                    records[row.workflow_id].steps[row.step_id] = StepResult.model_validate(row.result)
+        return list(records.values())
 
     async def claim(self, workflow_id: str, owner: str, lease_seconds: float) -> bool:
         """Take (or renew) the right to run a workflow: free, ours already, or its lease ran out."""
@@ -228,14 +234,19 @@ class WorkflowStore:
         """Merge ``facts`` into the scope's memory (later values win)."""
         if not facts:
             return
-        now = time.time()
-        async with self.engine.begin() as conn:
-            row = (await conn.execute(select(memory.c.data).where(memory.c.scope == scope))).first()
-            if row is None:
-                await conn.execute(insert(memory).values(scope=scope, data=facts, updated_at=now))
-            else:
-                await conn.execute(update(memory).where(memory.c.scope == scope)
-                                   .values(data={**row.data, **facts}, updated_at=now))
+        for attempt in range(3):  # two workflows of one customer finishing at once: the loser merges again
+            try:
+                async with self.engine.begin() as conn:
+                    row = (await conn.execute(select(memory.c.data).where(memory.c.scope == scope))).first()
+                    if row is None:
+                        await conn.execute(insert(memory).values(scope=scope, data=facts, updated_at=time.time()))
+                    else:
+                        await conn.execute(update(memory).where(memory.c.scope == scope)
+                                           .values(data={**row.data, **facts}, updated_at=time.time()))
+                return
+            except IntegrityError:
+                if attempt == 2:
+                    raise
 
 
 def _workflow(row: Any) -> WorkflowRecord:

@@ -71,6 +71,16 @@ class Mesh:
                 time.sleep(0.1)
         raise TimeoutError(f"not all of {names} healthy; found {found}")
 
+    async def wait_gone(self, name: str, timeout: float = 20) -> None:
+        """Until the registry lists no healthy instance of ``name``."""
+        async with self.registry_client() as registry:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if not any(a.healthy for a in await registry.find(name=name)):
+                    return
+                time.sleep(0.1)
+        raise TimeoutError(f"{name} still healthy in the registry")
+
     def ledger(self) -> list[tuple[str, str, str]]:
         path = self.home / "ledger.txt"
         return [tuple(line.split()[:3]) for line in path.read_text().splitlines()] if path.exists() else []  # type: ignore[misc]
