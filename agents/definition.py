@@ -20,12 +20,15 @@ from mcp.server.mcpserver.tools.base import Tool
 from agents.context import Artifact, Reply, ToolContext
 
 if TYPE_CHECKING:
+    from agents.negotiation import Bid, CallForProposals, Decline
     from agents.settings import MeshSettings
 
-__all__ = ["Agent", "Provider", "Skill", "TextHandler"]
+__all__ = ["Agent", "Bidder", "Provider", "Skill", "TextHandler"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 TextHandler = Callable[[str, ToolContext], Awaitable[Any]]
+# Answers a call for proposals (see agents.negotiation); sync or async
+Bidder = Callable[["CallForProposals"], "Bid | Decline | Awaitable[Bid | Decline]"]
 StartHook = Callable[[str, "MeshSettings"], Awaitable[None]]
 StopHook = Callable[[], Awaitable[None]]
 _SKILL_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
@@ -86,6 +89,7 @@ class Agent:
     documentation_url: str | None = None
     skills: dict[str, Skill] = field(default_factory=dict)
     text_handler: TextHandler | None = None
+    bidder: Bidder | None = None  # None: the default bid from skill matching and load
     # MCP-only extras (resources, prompts, handlers): each hook gets the agent's MCPServer once
     mcp_hooks: list[Callable[[MCPServer], Any]] = field(default_factory=list)
     # Run when the service starts (with its base URL and settings) and when it stops
@@ -215,6 +219,11 @@ class Agent:
         """Replace the default handling of free-text messages (skill choice by keywords)."""
         self.text_handler = handler
         return handler
+
+    def on_bid(self, bidder: Bidder) -> Bidder:
+        """Replace the default answer to calls for proposals: ``bidder(cfp)`` returns a ``Bid`` or a ``Decline``."""
+        self.bidder = bidder
+        return bidder
 
 
 def _hints(func: Callable[..., Any]) -> dict[str, Any]:

@@ -25,7 +25,44 @@ from tracing.conventions import record_error, tool_span
 from tracing.metrics import skill_metrics
 from tracing.redaction import redacted_json
 
-__all__ = ["SkillCallError", "invoke", "normalise_result", "resolve_skill"]
+__all__ = ["SkillCallError", "Workload", "invoke", "normalise_result", "resolve_skill", "workload"]
+
+_AVERAGE_WEIGHT = 0.2  # weight of the newest duration in a skill's moving average (about the last 5 calls)
+
+
+class Workload:
+    """Skill calls in progress per agent and a moving average of each skill's completed durations.
+
+    Kept in this process for the default bid (``agents.negotiation``): plain dicts keyed by names
+    the call already holds, so counting costs no allocation on the hot path.
+    """
+
+    __slots__ = ("running", "seconds")
+
+    def __init__(self) -> None:
+        self.running: dict[str, int] = {}
+        self.seconds: dict[str, dict[str, float]] = {}
+
+    def started(self, agent: str) -> None:
+        self.running[agent] = self.running.get(agent, 0) + 1
+
+    def finished(self, agent: str, skill: str, seconds: float | None) -> None:
+        """``seconds`` is None for a call that did not complete (failed, asked, rejected): not averaged."""
+        self.running[agent] -= 1
+        if seconds is None:
+            return
+        averages = self.seconds.get(agent)
+        if averages is None:
+            averages = self.seconds[agent] = {}
+        last = averages.get(skill)
+        averages[skill] = seconds if last is None else last + _AVERAGE_WEIGHT * (seconds - last)
+
+    def expected_seconds(self, agent: str, skill: str) -> float:
+        """The moving average of the skill's durations; 0 before it has completed once."""
+        return self.seconds.get(agent, {}).get(skill, 0.0)
+
+
+workload = Workload()
 
 
 class SkillCallError(ToolError):
@@ -66,13 +103,16 @@ async def invoke(skill: Skill, arguments: Mapping[str, Any], ctx: ToolContext) -
         content_span.set_attribute("gen_ai.tool.call.arguments", redacted_json(dict(arguments)))
     metrics = skill_metrics()
     metrics.started(labels)
+    workload.started(ctx.agent.name)
     started = time.perf_counter()
     error_type: str | None = None
+    completed = False
     try:
         with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
             result = await _call(skill, arguments, ctx)
             if content_recording():
                 content_span.set_attribute("gen_ai.tool.call.result", redacted_json(result if _jsonable(result) else repr(result)))
+        completed = True
         return result
     except InputNeeded:
         span.add_event("input-required")
@@ -87,7 +127,9 @@ async def invoke(skill: Skill, arguments: Mapping[str, Any], ctx: ToolContext) -
         record_error(span, error if isinstance(error, ToolError) else describe_exception(error), error_type)
         raise
     finally:
-        metrics.finished(labels, time.perf_counter() - started, error_type)
+        seconds = time.perf_counter() - started
+        metrics.finished(labels, seconds, error_type)
+        workload.finished(ctx.agent.name, skill.id, seconds if completed else None)
         span.end()
 
 

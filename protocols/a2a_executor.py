@@ -3,6 +3,8 @@
 How a message reaches a skill (documented in ``docs/runtime.md``):
 
 * a data part ``{"skill": ID, "arguments": {...}}`` calls that skill directly;
+* a data part ``{"cfp": {...}}`` (a call for proposals, ``protocols.negotiation``) is answered by
+  the agent's bidder with a bare message carrying a bid or a decline, and creates no task;
 * otherwise the text goes to the agent's text handler (default: ``agents.routing.handle_text``).
 
 A task is created lazily: a skill that returns a :class:`Reply` without having asked, reported or
@@ -28,8 +30,10 @@ from agents.context import Artifact, InputNeeded, Reject, Reply, ToolContext, To
 from agents.definition import Agent, Skill
 from agents.routing import handle_text
 from agents.errors import describe_exception
+from agents.negotiation import Bid, answer_cfp
 from agents.runtime import invoke, normalise_result, resolve_skill
 from protocols.a2a_parts import agent_message, artifact_parts, message_data, message_text, restore_ints
+from protocols.negotiation import answer_message, cfp_of
 from tracing import conventions as semconv
 from tracing.propagation import current_traceparent
 
@@ -170,6 +174,10 @@ class MeshAgentExecutor(AgentExecutor):
         self.agent = agent
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        cfp = cfp_of(context.message) if context.current_task is None else None
+        if cfp is not None:
+            await self._bid(cfp, context, event_queue)
+            return
         ctx = A2AToolContext(self.agent, context, event_queue)
         span = semconv.agent_span(self.agent.name, self._span_attributes(context), remote=False)
         with trace.use_span(span, end_on_exit=True, record_exception=False, set_status_on_exception=False):
@@ -210,6 +218,12 @@ class MeshAgentExecutor(AgentExecutor):
         if self.agent.text_handler is not None:
             return await self.agent.text_handler(text, ctx)
         return await handle_text(self.agent, text, ctx)
+
+    async def _bid(self, cfp: dict[str, Any], context: RequestContext, queue: EventQueue) -> None:
+        """Answer a call for proposals with one bare message: no task, no skill call."""
+        answer = await answer_cfp(self.agent, cfp)
+        kind = "bid" if isinstance(answer, Bid) else "decline"
+        await queue.enqueue_event(answer_message(kind, answer.model_dump(exclude_none=True), context_id=context.context_id))
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
         await TaskUpdater(event_queue, context.task_id or "", context.context_id or "").cancel()

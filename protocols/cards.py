@@ -16,6 +16,7 @@ from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 
 from agents.definition import Agent
 from protocols.mesh_extensions import skill_schemas_extension
+from protocols.negotiation import negotiation_extension
 
 __all__ = [
     "A2A_PROTOCOL_VERSION",
@@ -61,7 +62,10 @@ def build_card(agent: Agent, base_url: str) -> AgentCard:
             streaming=True,
             push_notifications=True,
             extended_agent_card=False,
-            extensions=[skill_schemas_extension({s.id: s.input_schema for s in agent.skills.values()})],
+            extensions=[
+                skill_schemas_extension({s.id: s.input_schema for s in agent.skills.values()}),
+                negotiation_extension(),  # every agent on this runtime answers calls for proposals
+            ],
         ),
         default_input_modes=DEFAULT_MODES,
         default_output_modes=DEFAULT_MODES,

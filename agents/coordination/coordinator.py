@@ -20,7 +20,7 @@ import httpx
 from agents.context import Artifact, InputNeeded, Reject, ToolContext, ToolError
 from agents.coordination.calls import HOPS_KEY, AgentCaller
 from agents.coordination.catalog import Directory
-from agents.coordination.dispatch import StepDispatcher
+from agents.coordination.dispatch import StepDispatcher, contract_net
 from agents.coordination.engine import Escalated, Turn, WorkflowEngine, WorkflowFailed
 from agents.coordination.handoff import summary
 from agents.coordination.models import Plan, WorkflowRecord, WorkflowStatus
@@ -84,14 +84,12 @@ class Coordinator:
             await self.store.close()
 
     def _llm(self, settings: MeshSettings) -> Any:
-        try:
-            from agents.coordination.llm_planner import LLMPlanner
-        except ImportError:  # TEMP until the planner lands
-            return None
+        from agents.coordination.llm_planner import LLMPlanner
+
         return LLMPlanner.from_settings(settings, self._http)
 
     def _negotiator(self, settings: MeshSettings) -> Any:
-        return None  # wired to contract net below once negotiation lands
+        return contract_net(self._http, settings)
 
     # -- the request path -------------------------------------------------------------------------
 

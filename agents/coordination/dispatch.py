@@ -145,3 +145,23 @@ class StepDispatcher:
 
 def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def contract_net(http: Any, settings: MeshSettings) -> Negotiator:
+    """A negotiator that awards a step by contract net: every instance of every candidate bids.
+
+    The ranked proposals become the step's targets, so the best bid gets the task and, when it
+    fails, the next bid does (``StepDispatcher.send``); agents that do not negotiate come last.
+    """
+    from agents.negotiation import CallForProposals, Candidate, call_for_proposals
+
+    async def negotiate(step: Step, agents: list[AgentInfo], record: WorkflowRecord) -> list[Target]:
+        by_name = {info.name: info for info in agents}
+        candidates = [Candidate(info.name, url, info.card, info.id, info.score, info.in_flight.get(url, 0))
+                      for info in agents for url in info.urls]
+        cfp = CallForProposals(task=step.capability or str(record.facts.get("request", record.request)),
+                               skill=step.skill, deadline_ms=int(settings.negotiation_timeout_seconds * 1000))
+        proposals = await call_for_proposals(candidates, cfp, http)
+        return [Target(by_name[p.candidate.name], p.candidate.url, p.bid.skill or step.skill) for p in proposals]
+
+    return negotiate

@@ -34,7 +34,7 @@ from agents.settings import MeshSettings
 from protocols.openai_chat import ChatError, ChatMessage, ChatResult, chat_completion
 from tracing.propagation import traced_httpx
 
-__all__ = ["LLMPlanner", "PlanOutcome", "PlanProblem", "interpret"]
+__all__ = ["Declined", "LLMPlanner", "PlanOutcome", "PlanProblem", "interpret"]
 
 log = logging.getLogger("agents.coordination.llm")
 
@@ -52,7 +52,7 @@ class PlanOutcome:
 
     ``kind``: planned; declined (the model said no agent fits); invalid (no usable plan after the
     repair round-trip); unavailable (endpoint down, refused or unreadable); timeout; skipped
-    (nothing to plan over). ``calls`` counts the chat completions made.
+    (nothing to plan over). ``calls`` counts the chat completions asked for.
     """
 
     kind: OutcomeKind
@@ -70,22 +70,28 @@ class PlanProblem(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class _Declined:
+class Declined:
+    """The model's answer ``{"steps": [], "reason": …}``: no listed agent fits the request."""
+
     reason: str
 
 
-def interpret(content: str, agents: list[AgentInfo]) -> Plan | _Declined:
+def interpret(content: str, agents: list[AgentInfo]) -> Plan | Declined:
     """The plan in a model's answer, or its reason for having none; ``PlanProblem`` when unusable."""
     data = _json_object(content)
     steps = data.get("steps")
     if steps == [] or (steps is None and "reason" in data):
         reason = str(data.get("reason") or "").strip()
-        return _Declined(reason or "the model proposed no steps and gave no reason")
+        return Declined(reason or "the model proposed no steps and gave no reason")
     if not isinstance(steps, list):
         raise PlanProblem('the object needs "steps": a list of steps (or [] with a "reason")')
     if not all(isinstance(s, dict) for s in steps):
         raise PlanProblem('every item of "steps" must be an object')
-    candidate = {"name": PLAN_NAME, "steps": [{k: s[k] for k in _STEP_KEYS if k in s} for s in steps]}
+    unnamed = [str(s.get("id", i)) for i, s in enumerate(steps) if not s.get("agent")]
+    if unnamed:  # checked before Plan, whose message would suggest a capability instead
+        raise PlanProblem(f"no agent named in step(s) {', '.join(unnamed)}; every step needs \"agent\": one of "
+                          f"{', '.join(sorted(a.name for a in agents))}")
+    candidate: dict[str, Any] = {"name": PLAN_NAME, "steps": [{k: s[k] for k in _STEP_KEYS if k in s} for s in steps]}
     if data.get("answer") not in (None, ""):
         candidate["answer"] = data["answer"]
     try:
@@ -142,8 +148,8 @@ class LLMPlanner:
         try:
             async with asyncio.timeout(self.timeout):
                 for attempt in (1, 2):
-                    result = await self._chat(messages)
                     calls += 1
+                    result = await self._chat(messages)
                     try:
                         verdict = interpret(result.content, agents)
                     except PlanProblem as problem:
@@ -153,7 +159,7 @@ class LLMPlanner:
                         messages += [ChatMessage(role="assistant", content=result.content or "(empty)"),
                                      ChatMessage(role="user", content=repair_prompt(detail))]
                         continue
-                    if isinstance(verdict, _Declined):
+                    if isinstance(verdict, Declined):
                         return self._no_plan("declined", f"the model found no plan: {verdict.reason}", calls)
                     log.info("LLM planner: %d-step plan from %s after %d call(s)", len(verdict.steps), self.model, calls)
                     return PlanOutcome("planned", f"planned by {self.model}", verdict, calls)
@@ -190,7 +196,7 @@ You plan work for a mesh of AI agents. Turn the customer's request (the next mes
 steps, each one call of one skill of one agent listed below. Use only these agents and skills,
 spelled exactly as shown.
 
-Agents, with their skills and the arguments each skill takes (JSON):
+Agents, one a line, with their skills and the arguments each skill takes (JSON):
 {agents}
 
 Facts already known, by name: {facts}.
@@ -215,7 +221,7 @@ Reply with the corrected JSON object only (or {{"steps": [], "reason": "..."}} i
 
 def system_prompt(agents: list[AgentInfo], facts: dict[str, Any] | None = None) -> str:
     """The instructions: the agents as ``describe()`` shows them and the known facts' names only."""
-    described = json.dumps([a.describe() for a in agents], ensure_ascii=False, indent=1)
+    described = "\n".join(json.dumps(a.describe(), ensure_ascii=False) for a in agents)  # one agent a line
     names = sorted(k for k in (facts or {}) if not str(k).startswith("_"))
     return _SYSTEM.format(agents=described, facts=", ".join(names) if names else "none")
 
@@ -264,8 +270,7 @@ def _mesh_problems(plan: Plan, agents: dict[str, AgentInfo]) -> list[str]:
     for step in plan.steps:
         agent = agents.get(step.agent or "")
         if agent is None:
-            named = f"unknown agent {step.agent!r}" if step.agent else "no agent"
-            problems.append(f"step {step.id!r}: {named} (agents: {', '.join(sorted(agents))})")
+            problems.append(f"step {step.id!r}: unknown agent {step.agent!r} (agents: {', '.join(sorted(agents))})")
         elif step.skill is not None and step.skill not in agent.skills:
             problems.append(f"step {step.id!r}: agent {agent.name!r} has no skill {step.skill!r} "
                             f"(its skills: {', '.join(sorted(agent.skills)) or 'none'})")
