@@ -86,6 +86,8 @@ async def _ask(args: argparse.Namespace) -> int:
                 last = event
                 _show_progress(event, args.json)
             outcome = outcome_of(last)
+            if outcome.task_id:  # a stream ends with a status update: the task holds the artifacts
+                outcome = outcome_of(await connection.get_task(outcome.task_id))
             task_id, context_id = outcome.task_id, outcome.context_id
             if outcome.state == "input-required" and not args.json and sys.stdin.isatty():
                 print(outcome.text, flush=True)
