@@ -6,7 +6,10 @@ COPY agents ./agents
 COPY protocols ./protocols
 COPY registry ./registry
 COPY tracing ./tracing
-RUN pip install --no-cache-dir .
+# Editable, so the packages are imported from /app with their data files next to them (the
+# customer-service agents seed their state from agents/customer_service/data); a plain install
+# copies only what pyproject.toml declares, and it declares no package data.
+RUN pip install --no-cache-dir -e .
 ENV MESH_HOME=/var/lib/mesh MESH_HOST=0.0.0.0
 VOLUME /var/lib/mesh
 ENTRYPOINT ["mesh"]

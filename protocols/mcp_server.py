@@ -71,10 +71,10 @@ class MCPToolContext(ToolContext):
         self.skill = skill
         self.mcp = mcp_context  # the escape hatch for MCP-only features (logging, sampling)
         self.emitted: list[Artifact] = []
-        self.answers: dict[str, str] = {}
+        self.replayed: dict[str, str] = {}
         self._asked = 0
         if self.multi_round:
-            self.answers = self._collect_answers()
+            self.replayed = self._collect_answers()
 
     @property
     def protocol(self) -> str:
@@ -102,8 +102,8 @@ class MCPToolContext(ToolContext):
         key = f"q{self._asked}"
         self._asked += 1
         if self.multi_round:
-            if key in self.answers:
-                return self.answers[key]
+            if key in self.replayed:
+                return self.replayed[key]
             raise InputNeeded(question)
         try:
             result = await self.mcp.elicit(question, _Answer)
@@ -119,7 +119,7 @@ class MCPToolContext(ToolContext):
     def input_required(self, question: str) -> InputRequiredResult:
         key = f"q{self._asked - 1}"
         request = ElicitRequest(params=ElicitRequestFormParams(message=question, requested_schema=_ANSWER_SCHEMA))
-        return InputRequiredResult(input_requests={key: request}, request_state=json.dumps(self.answers))
+        return InputRequiredResult(input_requests={key: request}, request_state=json.dumps(self.replayed))
 
     async def progress(self, message: str, done: float | None = None, total: float | None = None) -> None:
         await self.mcp.report_progress(done if done is not None else 0, total, message)

@@ -8,6 +8,9 @@
     mesh register URL | --card FILE | --mcp-url URL --name N | --mcp-command "CMD ARGS" --name N --tools FILE
     mesh deregister INSTANCE_ID|AGENT_ID
     mesh traces [--last N]  |  mesh trace ID  |  mesh stats [--minutes M]
+    mesh up [--manifest MODULE:ATTR] [--only NAMES] [--registry-port N] [--no-table] [--db URL]
+    mesh ask "text" [--task ID --context ID]  |  mesh inbox  |  mesh reply ESC-ID "text"
+    mesh dlq [--redrive WORKFLOW_ID]  |  mesh workflow WORKFLOW_ID
 
 The registry commands find the registry at ``--registry URL`` or ``MESH_REGISTRY_URL``.
 """
@@ -18,7 +21,7 @@ import argparse
 import logging
 import sys
 
-from agents.cli import agent_commands, registry_commands, trace_commands
+from agents.cli import agent_commands, coordination_commands, registry_commands, trace_commands, up_commands
 from agents.cli.agent_commands import load_agent
 from agents.cli.common import EXIT_FAILED, EXIT_USAGE, CliError, CommandFailed
 from agents.errors import describe_exception
@@ -33,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     agent_commands.add_parsers(sub)
     registry_commands.add_parsers(sub)
     trace_commands.add_parsers(sub)
+    up_commands.add_parsers(sub)
+    coordination_commands.add_parsers(sub)
     return parser
 
 
