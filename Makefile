@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NODE_STAMP := tests/node/node_modules/.installed
 
-.PHONY: demo test test-fast bench tck clean
+.PHONY: demo demo-helpdesk test test-fast bench tck clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ $(NODE_STAMP): $(STAMP) tests/node/package.json tests/node/package-lock.json
 	touch $@
 
 demo: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m agents.customer_service.demo
+
+demo-helpdesk: $(STAMP)
 	$(BIN)/python -m agents.examples.demo
 
 test: $(STAMP) $(NODE_STAMP)

@@ -36,3 +36,17 @@ def test_the_demo_runs_end_to_end(tmp_path):
     assert "tools/call opening_hours -> {'result': 'The shop is open Mon-Sat 09:00-18:00.'}" in out
     assert "execute_tool book_callback [internal]" in out and "services: helpdesk, mesh-demo" in out
     assert "Traceback" not in done.stderr
+
+
+def test_the_customer_service_demo_books_a_move_and_resumes_an_escalation(tmp_path):
+    """`make demo`: mesh up, a move booked end to end, an escalation answered by a human, the trace."""
+    env = {**os.environ, "MESH_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "agents.customer_service.demo", "--once"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = done.stdout
+    assert "All set, " in out and "12 Oak Street" in out and "ORD-" in out
+    assert "ESC-" in out and "is completed" in out and "99 Elm Road" in out
+    assert "services: " in out and "invoke_workflow" in out  # the trace crosses the processes
+    assert "mesh stopped" in out + done.stderr
+    assert not (tmp_path / "up.json").exists()
