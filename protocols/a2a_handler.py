@@ -6,26 +6,43 @@ continues a task links to the span that created it (``meshTraceparent`` in the t
 so a conversation resumed minutes later is still tied to where it started. Push notifications are
 spans of their own in the trace of the work that caused them, and carry ``traceparent`` to the
 receiver.
+
+A new message marked idempotent (``protocols.a2a_stores.IDEMPOTENT_DELIVERY``) whose messageId this
+agent already accepted from the same owner is not executed again: it is answered with the task it
+started, as that task is now or once it settles (see ``docs/runtime.md``, "Idempotent delivery").
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from a2a.server.agent_execution import AgentExecutor
+from a2a.server.cluster.task_store import VersionedTaskStore
 from a2a.server.context import ServerCallContext
 from a2a.server.events import Event
 from a2a.server.request_handlers import DefaultRequestHandler
-from a2a.server.tasks import BasePushNotificationSender
-from a2a.types import Message, SendMessageRequest, Task, TaskState
-from a2a.utils.errors import A2AError
+from a2a.server.tasks import BasePushNotificationSender, TaskStore
+from a2a.types import (
+    AgentCard,
+    Message,
+    SendMessageRequest,
+    SubscribeToTaskRequest,
+    Task,
+    TaskPushNotificationConfig,
+    TaskState,
+)
+from a2a.utils.errors import A2AError, TaskNotFoundError, UnsupportedOperationError
+from a2a.utils.task import apply_history_length
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind
 
 from protocols.a2a_executor import TRACEPARENT_KEY
+from protocols.a2a_stores import Delivery, IdempotentTaskStore, is_idempotent
 from tracing import conventions as semconv
 from tracing.propagation import link_from_traceparent
 
@@ -41,6 +58,12 @@ _METHODS = {
     "on_delete_task_push_notification_config": "DeleteTaskPushNotificationConfig",
     "on_get_extended_agent_card": "GetExtendedAgentCard",
 }
+# A blocking SendMessage returns at these states; so does the answer to a duplicate.
+_SETTLED = frozenset({
+    TaskState.TASK_STATE_COMPLETED, TaskState.TASK_STATE_FAILED, TaskState.TASK_STATE_CANCELED,
+    TaskState.TASK_STATE_REJECTED, TaskState.TASK_STATE_INPUT_REQUIRED, TaskState.TASK_STATE_AUTH_REQUIRED,
+})
+DUPLICATE_EVENT = "mesh.duplicate_delivery"  # span event: answered with the task an earlier send started
 
 
 def task_link(task: Task | None) -> list[Link]:
@@ -63,6 +86,11 @@ def _fail(span: trace.Span, error: BaseException) -> None:
     semconv.record_error(span, error, type(error).__name__ if isinstance(error, A2AError) else "_OTHER")
 
 
+def _settles(event: Event) -> bool:
+    status = getattr(event, "status", None)
+    return isinstance(event, Message) or (status is not None and status.state in _SETTLED)
+
+
 class MeshRequestHandler(DefaultRequestHandler):
     """a2a-sdk's request handler with convention spans, and contextId inference for follow-ups.
 
@@ -75,8 +103,19 @@ class MeshRequestHandler(DefaultRequestHandler):
     before the SDK sees the message fixes the ids everywhere (request, events, stored history).
     """
 
-    def __init__(self, *args: Any, agent_attributes: dict[str, Any] | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        agent_executor: AgentExecutor,
+        task_store: TaskStore,
+        agent_card: AgentCard,
+        *,
+        agent_attributes: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        # Every save goes through the wrapper, so it sees the first save of each task. A versioned
+        # (cluster) store is passed through as it is: no idempotent delivery there.
+        self.deliveries = None if isinstance(task_store, VersionedTaskStore) else IdempotentTaskStore(task_store)
+        super().__init__(agent_executor, self.deliveries or task_store, agent_card, **kwargs)
         self.agent_attributes = agent_attributes or {}
         for method, name in _METHODS.items():
             setattr(self, method, self._traced(name, getattr(self, method)))
@@ -117,21 +156,125 @@ class MeshRequestHandler(DefaultRequestHandler):
         span = self._message_span("SendMessage", params, task)
         with trace.use_span(span, end_on_exit=True, record_exception=False, set_status_on_exception=False):
             try:
-                result = await super().on_message_send(params, context)
+                result = await self._send(params, context, span)
             except BaseException as error:
                 _fail(span, error)
                 raise
             _finish(span, result)
             return result
 
+    async def _send(self, params: SendMessageRequest, context: ServerCallContext, span: trace.Span) -> Message | Task:
+        accepted = await self._accept(params, context)
+        if accepted is None:
+            return await super().on_message_send(params, context)
+        if isinstance(accepted, Delivery):  # the first delivery of this message: run it
+            try:
+                result = await super().on_message_send(params, context)
+                accepted.reply = result if isinstance(result, Message) else None
+                return result
+            finally:
+                self._end(accepted)
+        if isinstance(accepted, Message):
+            return accepted
+        span.add_event(DUPLICATE_EVENT, {semconv.A2A_TASK_ID: accepted.id})
+        if not params.configuration.return_immediately and accepted.status.state not in _SETTLED:
+            async with aclosing(self._replay(accepted, context)) as events:
+                async for _ in events:
+                    pass
+            accepted = await self.task_store.get(accepted.id, context) or accepted
+        return apply_history_length(accepted, params.configuration)
+
     async def on_message_send_stream(
         self, params: SendMessageRequest, context: ServerCallContext
     ) -> AsyncGenerator[Event, None]:
         task = await self._infer_context_id(params, context)
-        async for event in self._traced_stream(
-            self._message_span("SendStreamingMessage", params, task), super().on_message_send_stream(params, context)
-        ):
+        span = self._message_span("SendStreamingMessage", params, task)
+        async for event in self._traced_stream(span, self._send_stream(params, context, span)):
             yield event
+
+    async def _send_stream(
+        self, params: SendMessageRequest, context: ServerCallContext, span: trace.Span
+    ) -> AsyncGenerator[Event, None]:
+        accepted = await self._accept(params, context)
+        if isinstance(accepted, Message):
+            yield accepted
+            return
+        if isinstance(accepted, Task):
+            span.add_event(DUPLICATE_EVENT, {semconv.A2A_TASK_ID: accepted.id})
+            stream = self._replay(accepted, context)
+        else:
+            stream = super().on_message_send_stream(params, context)
+        try:
+            async with aclosing(stream) as events:
+                async for event in events:
+                    if isinstance(accepted, Delivery) and isinstance(event, Message):
+                        accepted.reply = event
+                    elif isinstance(accepted, Task) and isinstance(event, Task):
+                        event = apply_history_length(event, params.configuration)
+                    yield event
+        finally:
+            if isinstance(accepted, Delivery):
+                self._end(accepted)
+
+    async def _accept(self, params: SendMessageRequest, context: ServerCallContext) -> Task | Message | Delivery | None:
+        """How to handle a message: None for the usual way; for a new idempotent message, the
+        :class:`Delivery` to run it under when it is the first, else the earlier answer (a task, or
+        the bare reply of a delivery that was running concurrently)."""
+        message, deliveries = params.message, self.deliveries
+        if deliveries is None or message.task_id or not is_idempotent(message):
+            return None
+        key = deliveries.key(message.message_id, context)
+        while True:
+            running = deliveries.pending(key)
+            if running is None:
+                # Registered before the lookup (no await in between), so a concurrent duplicate waits on it.
+                delivery = deliveries.begin(key)
+                try:
+                    task_id = await deliveries.accepted_task(key, context)
+                    task = await self.task_store.get(task_id, context) if task_id else None
+                except BaseException:
+                    self._end(delivery)
+                    raise
+                if task is None:
+                    return delivery
+                self._end(delivery)
+                return await self._with_push_config(task, params, context)
+            await running.changed.wait()  # its task was saved, or it ended
+            if running.task_id and (task := await self.task_store.get(running.task_id, context)) is not None:
+                return await self._with_push_config(task, params, context)
+            await running.ended.wait()
+            if running.reply is not None:
+                return running.reply
+            # It ended without a task or a reply (an error): this delivery runs the message itself.
+
+    def _end(self, delivery: Delivery) -> None:
+        if self.deliveries is not None:
+            self.deliveries.end(delivery)
+
+    async def _with_push_config(self, task: Task, params: SendMessageRequest, context: ServerCallContext) -> Task:
+        """A duplicate's push config applies to the existing task, as the original's did."""
+        if params.configuration.HasField("task_push_notification_config"):
+            config = TaskPushNotificationConfig()
+            config.CopyFrom(params.configuration.task_push_notification_config)
+            config.task_id = task.id
+            await super().on_create_task_push_notification_config(config, context)
+        return task
+
+    async def _replay(self, task: Task, context: ServerCallContext) -> AsyncGenerator[Event, None]:
+        """An existing task as the answer to a duplicate: the task as it is now, then its updates
+        until it settles (what SubscribeToTask streams, ended where a SendMessage would end)."""
+        if task.status.state not in _SETTLED:
+            try:
+                request = SubscribeToTaskRequest(id=task.id)
+                async with aclosing(super().on_subscribe_to_task(request, context)) as events:
+                    async for event in events:  # the SDK's first event is the task, read after it tapped the queue
+                        yield event
+                        if _settles(event):
+                            return
+            except (UnsupportedOperationError, TaskNotFoundError):
+                pass  # it settled since it was read, or it is not running in this process
+            task = await self.task_store.get(task.id, context) or task
+        yield task
 
     async def on_subscribe_to_task(self, params: Any, context: ServerCallContext) -> AsyncGenerator[Event, None]:
         task = await self.task_store.get(params.id, context) if params.id else None

@@ -15,7 +15,7 @@ from a2a.types import AgentCapabilities, AgentCard, AgentInterface, AgentProvide
 from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 
 from agents.definition import Agent
-from protocols.mesh_extensions import skill_schemas_extension
+from protocols.mesh_extensions import idempotent_delivery_extension, skill_schemas_extension
 from protocols.negotiation import negotiation_extension
 
 __all__ = [
@@ -65,6 +65,7 @@ def build_card(agent: Agent, base_url: str) -> AgentCard:
             extensions=[
                 skill_schemas_extension({s.id: s.input_schema for s in agent.skills.values()}),
                 negotiation_extension(),  # every agent on this runtime answers calls for proposals
+                idempotent_delivery_extension(),
             ],
         ),
         default_input_modes=DEFAULT_MODES,

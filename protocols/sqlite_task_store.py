@@ -6,6 +6,10 @@ save on this machine, and a SendMessage saves three times (``bench/hop.py``: the
 the event loop never blocks on the file, and statements never interleave) and keeps each task as
 its serialized protobuf: a save is one upsert. WAL with ``synchronous=NORMAL``: a committed task
 survives a crash of the process.
+
+It also keeps which task each idempotent message started (``mesh_deliveries``, written in the same
+commit as the task), so a re-sent message is recognised after a restart too
+(``protocols.a2a_stores.IdempotentTaskStore``). Files from before that table get it on open.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from a2a.utils.constants import DEFAULT_LIST_TASKS_PAGE_SIZE
 from a2a.utils.errors import InvalidParamsError
 from a2a.utils.task import ListTasksCursor, decode_list_tasks_cursor, encode_list_tasks_cursor
 
+from protocols.a2a_stores import delivery_id
+
 __all__ = ["SqliteTaskStore"]
 
 T = TypeVar("T")
@@ -33,7 +39,14 @@ CREATE TABLE IF NOT EXISTS mesh_tasks (
     updated_ns INTEGER, data BLOB NOT NULL, PRIMARY KEY (owner, id));
 CREATE INDEX IF NOT EXISTS mesh_tasks_listing ON mesh_tasks(owner, updated_ns DESC, id DESC);
 CREATE INDEX IF NOT EXISTS mesh_tasks_state ON mesh_tasks(state);
+CREATE TABLE IF NOT EXISTS mesh_deliveries (
+    owner TEXT NOT NULL, message_id TEXT NOT NULL, task_id TEXT NOT NULL, PRIMARY KEY (owner, message_id));
+CREATE INDEX IF NOT EXISTS mesh_deliveries_task ON mesh_deliveries(owner, task_id);
 """
+_UPSERT = (
+    "INSERT INTO mesh_tasks VALUES (?,?,?,?,?,?) ON CONFLICT(owner, id) DO UPDATE SET"
+    " context_id=excluded.context_id, state=excluded.state, updated_ns=excluded.updated_ns, data=excluded.data"
+)
 _RUNNING = (TaskState.Name(TaskState.TASK_STATE_SUBMITTED), TaskState.Name(TaskState.TASK_STATE_WORKING))
 
 
@@ -70,20 +83,38 @@ class SqliteTaskStore(TaskStore):
         self._thread.shutdown(wait=True)
 
     async def save(self, task: Task, context: ServerCallContext) -> None:
+        owner = self.owner_resolver(context)
         row = (
-            task.id, self.owner_resolver(context), task.context_id, TaskState.Name(task.status.state),
+            task.id, owner, task.context_id, TaskState.Name(task.status.state),
             task.status.timestamp.ToNanoseconds() if task.status.HasField("timestamp") else None,
             task.SerializeToString(),
         )
+        message_id = delivery_id(task)
 
         def save() -> None:
-            self._db().execute(
-                "INSERT INTO mesh_tasks VALUES (?,?,?,?,?,?) ON CONFLICT(owner, id) DO UPDATE SET"
-                " context_id=excluded.context_id, state=excluded.state, updated_ns=excluded.updated_ns, data=excluded.data",
-                row,
-            )
+            db = self._db()
+            if message_id is None:
+                db.execute(_UPSERT, row)
+                return
+            # Every save of such a task re-asserts its delivery (the first one wins): one commit for both.
+            with db:
+                db.execute("BEGIN")
+                db.execute(_UPSERT, row)
+                db.execute("INSERT OR IGNORE INTO mesh_deliveries VALUES (?,?,?)", (owner, message_id, task.id))
 
         await self._run(save)
+
+    async def task_for_message(self, message_id: str, context: ServerCallContext) -> str | None:
+        """The id of the task this owner's idempotent message ``message_id`` started, if any."""
+        owner = self.owner_resolver(context)
+
+        def find() -> str | None:
+            found = self._db().execute(
+                "SELECT task_id FROM mesh_deliveries WHERE owner = ? AND message_id = ?", (owner, message_id)
+            ).fetchone()
+            return found[0] if found else None
+
+        return await self._run(find)
 
     async def get(self, task_id: str, context: ServerCallContext) -> Task | None:
         owner = self.owner_resolver(context)
@@ -97,7 +128,14 @@ class SqliteTaskStore(TaskStore):
 
     async def delete(self, task_id: str, context: ServerCallContext) -> None:
         owner = self.owner_resolver(context)
-        await self._run(lambda: self._db().execute("DELETE FROM mesh_tasks WHERE owner = ? AND id = ?", (owner, task_id)))
+
+        def delete() -> None:
+            with self._db() as db:
+                db.execute("BEGIN")
+                db.execute("DELETE FROM mesh_tasks WHERE owner = ? AND id = ?", (owner, task_id))
+                db.execute("DELETE FROM mesh_deliveries WHERE owner = ? AND task_id = ?", (owner, task_id))
+
+        await self._run(delete)
 
     async def list(self, params: ListTasksRequest, context: ServerCallContext) -> ListTasksResponse:
         """Newest first by status timestamp (tasks without one last), then id; cursor-paged like the SDK's stores."""

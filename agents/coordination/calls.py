@@ -15,6 +15,7 @@ import httpx
 
 from protocols.a2a_client import A2AConnection, user_message
 from protocols.a2a_results import CallOutcome, outcome_of
+from protocols.mesh_extensions import IDEMPOTENT_DELIVERY
 
 __all__ = ["AgentCaller", "HOPS_KEY", "STEP_KEY", "WORKFLOW_KEY"]
 
@@ -52,6 +53,8 @@ class AgentCaller:
         """One blocking send; raises on transport and protocol errors (the caller retries or fails over)."""
         message = user_message(text, data, task_id=task_id, context_id=context_id, message_id=message_id,
                                metadata=metadata)
+        if not task_id:  # a re-send after a crash must find the task the first send started, not run again
+            message.extensions.append(IDEMPOTENT_DELIVERY)
         try:
             connection = await self._connection(url)
             last: dict[str, Any] = {}

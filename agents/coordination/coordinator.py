@@ -135,6 +135,11 @@ class Coordinator:
         agent.on_stop(self.stop)
         agent.on_text(self.handle)
 
+        @agent.skill(tags=["ask", "request"], examples=["I need my broadband moved, account 1002"])
+        async def ask(request: str, ctx: ToolContext) -> list[Artifact]:
+            """Ask the mesh in plain language: the request is planned and run as a workflow across the agents."""
+            return await self.handle(request, ctx)
+
         @agent.skill(tags=["plan", "workflow"], examples=['{"steps": [{"id": "a", "agent": "crm", "skill": "lookup"}]}'])
         async def run_plan(plan: Plan, ctx: ToolContext, request: str = "") -> list[Artifact]:
             """Run a plan given by the caller: a DAG of steps, each naming an agent (or a capability) and a skill."""

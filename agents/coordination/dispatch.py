@@ -81,10 +81,13 @@ class StepDispatcher:
                 continue
             data = {"skill": target.skill, "arguments": arguments} if target.skill else None
             text = None if data else str(record.facts.get("request", record.request))
+            # Retries repeat the same id (the agent runs it once); the next target gets its own, so a
+            # replica sharing the first one's store does not answer with the first one's failed task.
+            sent_id = message_id if i == 0 else f"{message_id}.{i}"
             try:
                 outcome = await call_with_retries(
-                    lambda target=target, data=data, text=text: self.caller.call(
-                        target.url, message_id=message_id, text=text, data=data, context_id=None,
+                    lambda target=target, data=data, text=text, sent_id=sent_id: self.caller.call(
+                        target.url, message_id=sent_id, text=text, data=data, context_id=None,
                         metadata=self._metadata(record, step)),
                     self.policy, breakers=self.breakers, url=target.url)
             except CallFailed as failure:

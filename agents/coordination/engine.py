@@ -216,7 +216,11 @@ class WorkflowEngine:
             record.facts["request"] = text
             route = await self.router.route(answer, known_facts(record, memory))
             after = after if after is not None else []
-        trace.get_current_span().set_attribute("mesh.routing.mode", route.mode)
+        span = trace.get_current_span()
+        span.set_attribute("mesh.routing.mode", route.mode)
+        if record.plan is None:
+            span.update_name(f"invoke_workflow {route.plan.name}")
+            span.set_attribute(semconv.WORKFLOW_NAME, route.plan.name)
         self._adopt(record, route.plan, after or [])
         await self.store.save(record)
 

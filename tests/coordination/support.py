@@ -26,8 +26,9 @@ FAST = {  # quick leases and probes, so a dead instance is noticed within second
 
 
 class Mesh:
-    def __init__(self, home: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, home: Path, env: dict[str, str] | None = None, registry_env: dict[str, str] | None = None) -> None:
         self.home = home
+        self.registry_env = {**FAST, **(registry_env or {})}
         self.registry_port = free_port()
         self.env = {**FAST, "MESH_REGISTRY_URL": self.registry_url, "MESH_TEST_LEDGER": str(home / "ledger.txt"),
                     **(env or {})}
@@ -41,7 +42,7 @@ class Mesh:
     def start_registry(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         log = open(self.home / "registry.log", "ab")
-        env = {**os.environ, "MESH_HOME": str(self.home), **FAST}
+        env = {**os.environ, "MESH_HOME": str(self.home), **self.registry_env}
         self.registry = subprocess.Popen([sys.executable, "-m", "agents.cli", "registry", "--port", str(self.registry_port)],
                                          cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
@@ -80,6 +81,17 @@ class Mesh:
                     return
                 time.sleep(0.1)
         raise TimeoutError(f"{name} still healthy in the registry")
+
+    async def wait_instances(self, name: str, urls: list[str], timeout: float = 20) -> None:
+        """Until the healthy instances of ``name`` are exactly ``urls``."""
+        async with self.registry_client() as registry:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                found = sorted(i.url for a in await registry.find(name=name) for i in a.healthy)
+                if found == sorted(urls):
+                    return
+                time.sleep(0.1)
+        raise TimeoutError(f"{name} instances are {found}, not {urls}")
 
     def ledger(self) -> list[tuple[str, str, str]]:
         path = self.home / "ledger.txt"

@@ -26,7 +26,10 @@ def run_plan(plan: dict) -> dict:
 
 
 async def test_fail_over_to_a_healthy_replica_then_dead_letter_and_redrive(tmp_path):
-    mesh = Mesh(tmp_path, env={"MESH_BREAKER_FAILURES": "2", "MESH_STEP_RETRIES": "1"})
+    # the registry must not notice the killed replica during the test: the coordinator has to
+    slow_liveness = {"MESH_REGISTRY_PROBE_SECONDS": "60", "MESH_REGISTRY_LEASE_SECONDS": "60"}
+    mesh = Mesh(tmp_path, env={"MESH_BREAKER_FAILURES": "2", "MESH_STEP_RETRIES": "1", **slow_liveness},
+                registry_env=slow_liveness)
     mesh.start_registry()
     try:
         mesh.start("crm", f"{AGENTS}:crm")
@@ -53,8 +56,8 @@ async def test_fail_over_to_a_healthy_replica_then_dead_letter_and_redrive(tmp_p
         assert any("circuit open" in e for e in errors), errors
 
         # No replica left: the workflow exhausts its options and is dead-lettered, with a clear reason.
-        mesh.processes["slots"].stop()
-        await mesh.wait_gone("slots")
+        mesh.processes["slots"].stop()  # deregisters; the killed replica is still listed (its lease runs)
+        await mesh.wait_instances("slots", [broken.url])
         task = await send(coordinator.url, run_plan(order_plan(99)))
         assert state(task) == "failed", task
         assert "slot" in status_text(task) and task["id"] in status_text(task)

@@ -88,3 +88,16 @@ async def test_asking_for_a_person_escalates_and_a_human_reply_resumes(mesh, coo
     final = await get_task(coordinator, task["id"])
     assert state(final) == "completed"
     assert "Grace" in artifact(final, "answer")
+
+
+async def test_an_mcp_client_asks_the_mesh_through_the_coordinators_ask_tool(mesh, coordinator):
+    from mcp import Client
+
+    await mesh.wait_healthy("shop")
+    async with Client(coordinator + "/mcp") as client:
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+        assert {"ask", "run_plan", "inbox", "reply", "dead_letters", "redrive", "workflow"} <= tools
+        result = await client.call_tool("ask", {"request": "When does the shop open on Saturday?"})
+    assert not result.is_error, result
+    texts = [block.text for block in result.content if getattr(block, "text", None)]
+    assert any("9:00 to 18:00" in text for text in texts), texts
