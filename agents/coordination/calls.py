@@ -68,3 +68,7 @@ class AgentCaller:
         except BaseException:
             self._connections.pop(url, None)
             raise
+
+    async def task(self, url: str, task_id: str) -> CallOutcome:
+        """The task as the agent has it now."""
+        return outcome_of(await (await self._connection(url)).get_task(task_id))

@@ -73,6 +73,7 @@ class StepDispatcher:
             wanted = step.agent or f"for {step.capability!r}"
             return StepResult(status=StepStatus.FAILED, error=f"no healthy agent {wanted} in the registry")
         started = time.perf_counter()
+        sent_at = time.time()
         problems: list[str] = []
         attempts = 0
         for i, target in enumerate(targets):
@@ -98,7 +99,7 @@ class StepDispatcher:
             if outcome.state not in _STATUS and i < len(targets) - 1:
                 problems.append(f"{target.agent.name} at {target.url}: task {outcome.state}: {outcome.text or ''}".strip())
                 continue  # the agent failed the task: another replica or bidder may not
-            return self._result(outcome, target, started, attempts, problems)
+            return self._result(outcome, target, started, attempts, problems).model_copy(update={"started_at": sent_at})
         return StepResult(status=StepStatus.FAILED, error="; ".join(problems) or "every target failed",
                           duration_ms=(time.perf_counter() - started) * 1000, attempts=attempts,
                           agent=targets[0].agent.name)
@@ -115,7 +116,13 @@ class StepDispatcher:
                                          metadata=self._metadata(record, step)),
                 self.policy, breakers=self.breakers, url=asked.instance_url)
         except CallFailed as failure:
-            return asked.model_copy(update={"status": StepStatus.FAILED, "error": str(failure)})
+            # Sent before a crash already? Then the task moved on and refuses the repeat: read it instead.
+            try:
+                outcome = await self.caller.task(asked.instance_url, asked.task_id or "")
+            except Exception:
+                outcome = None
+            if outcome is None or outcome.state in ("input-required", "unknown"):
+                return asked.model_copy(update={"status": StepStatus.FAILED, "error": str(failure)})
         target_agent = asked.agent
         result = self._outcome_result(outcome, started)
         return result.model_copy(update={"agent": target_agent, "instance_url": asked.instance_url,

@@ -47,6 +47,7 @@ _TERMINAL = (WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.DEA
 _SETTLED = (StepStatus.COMPLETED, StepStatus.SKIPPED)
 _REJECT_WORDS = ("reject", "deny", "denied", "decline", "no:")
 LEASE_SECONDS = 30.0
+_RAW_TEXT = frozenset({"request", "question"})  # the customer's own words: shown redacted, if at all
 
 
 class Escalated(Exception):
@@ -335,11 +336,14 @@ class WorkflowEngine:
         escalation = next((e for e in escalations if e.step_id == step_id and e.reason == reason), None)
         if escalation is None:
             facts = known_facts(record, {})
+            # The operator sees what a compliance step made of the request, never more than it let through.
+            wrote = facts.get("redacted_request") or record.request
             escalation = Escalation(
                 id="ESC-" + uuid.uuid4().hex[:8].upper(), workflow_id=record.id, reason=reason, step_id=step_id,
-                question=f"{reason}. The customer wrote: {record.request!r}. Reply to continue (your words are kept "
+                question=f"{reason}. The customer wrote: {wrote!r}. Reply to continue (your words are kept "
                          f"as a note, or sent to the customer if nothing is left to do), or 'reject: <message>' to stop.",
-                context={k: v for k, v in facts.items() if isinstance(v, (str, int, float, bool))},
+                context={k: v for k, v in facts.items()
+                         if isinstance(v, (str, int, float, bool)) and k not in _RAW_TEXT},
             )
             await self.store.add_escalation(escalation)
             escalations.append(escalation)

@@ -129,5 +129,5 @@ def summary(result: StepResult) -> dict[str, Any]:
     """A step as shown to callers and operators (no outputs: those may hold customer data)."""
     return {
         "status": result.status.value, "agent": result.agent, "confidence": result.confidence,
-        "duration_ms": result.duration_ms, "cost": result.cost, "attempts": result.attempts, "error": result.error,
+        "duration_ms": result.duration_ms, "started_at": result.started_at, "cost": result.cost, "attempts": result.attempts, "error": result.error,
     }

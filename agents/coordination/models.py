@@ -119,6 +119,7 @@ class StepResult(BaseModel):
     text: str | None = Field(default=None, description="The agent's message (question, reason, answer).")
     confidence: float | None = None
     duration_ms: float | None = None
+    started_at: float | None = Field(default=None, description="UNIX time the step was sent.")
     cost: float | None = None
     agent: str | None = None
     instance_url: str | None = None

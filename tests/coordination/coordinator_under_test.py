@@ -19,3 +19,9 @@ agent = Coordinator(
     "coordinator", playbooks={"order": ORDER, "person": Plan(name="person", escalate="the customer asked for a person")},
     rules=[Rule("person", keywords=("person", "human")), Rule("order", keywords=("order", "install"))],
 ).agent
+
+# Two coordinators that hand a request to each other: hierarchical delegation, and a loop the hop limit stops.
+ping = Coordinator("ping", playbooks={"relay": Plan(name="relay", steps=[Step(id="relay", agent="pong")])},
+                   rules=[Rule("relay")]).agent
+pong = Coordinator("pong", playbooks={"relay": Plan(name="relay", steps=[Step(id="relay", agent="ping")])},
+                   rules=[Rule("relay", keywords=("loop",))]).agent

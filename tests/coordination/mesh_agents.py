@@ -83,3 +83,16 @@ shop = Agent("shop", "Opening hours of the shop and the support line")
 def opening_hours(question: str) -> str:
     """Tell when the shop and support are open."""
     return "The shop opens Monday to Saturday, 9:00 to 18:00."
+
+
+timer = Agent("timer", "Waits a given time and says when it started (to show parallel steps)")
+
+
+@timer.skill(tags=["wait"])
+async def wait(seconds: float) -> dict:
+    """Wait ``seconds`` and report the start and end times."""
+    import time
+
+    started = time.time()
+    await asyncio.sleep(seconds)
+    return {"started": started, "ended": time.time()}

@@ -78,3 +78,20 @@ async def test_an_unverified_address_escalates_to_a_human_and_resumes(mesh):
     assert replied.returncode == 0, replied.stdout + replied.stderr
     assert "completed" in replied.stdout and "ORD-" in replied.stdout, replied.stdout
     assert reference not in mesh_cli(mesh, "inbox").stdout
+
+
+async def test_a_card_number_is_flagged_and_a_human_can_stop_the_workflow(mesh):
+    await mesh.wait_healthy(*(p.name for p in AGENTS))
+    asked = mesh_cli(mesh, "ask", "Move my broadband to 12 Oak Street, account 1001, "
+                                  "and charge my card 4111 1111 1111 1111")
+    assert asked.returncode == 3, asked.stdout + asked.stderr
+    reference = next(word.strip("();,") for word in asked.stdout.split() if word.startswith("ESC-"))
+    inbox = mesh_cli(mesh, "inbox", "--json")
+    escalation = next(e for e in __import__("json").loads(inbox.stdout) if e["id"] == reference)
+    assert escalation["reason"].startswith("compliance flag from compliance")
+    assert "4111" not in inbox.stdout  # the operator sees the context, not the card number
+    stopped = mesh_cli(mesh, "reply", reference, "reject: We never take card numbers by chat; please call us.")
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert "failed" in stopped.stdout
+    shown = mesh_cli(mesh, "workflow", escalation["workflow_id"])
+    assert "failed" in shown.stdout and "\n  customer " not in shown.stdout  # nothing ran after the flag
