@@ -76,6 +76,9 @@ class MeshSettings(BaseModel):
     workflow_db: str | None = Field(
         default=None, description="Workflow store URL (sqlite:///... or postgresql://...); default under home."
     )
+    workflow_lease_seconds: float = Field(
+        default=30.0, gt=0, description="A coordinator holds a running workflow this long per renewal; "
+                                        "another replica takes over an expired one.")
     max_hops: int = Field(default=8, ge=1, description="Delegations a request may cross before it is refused.")
     step_timeout_seconds: float = Field(default=30.0, gt=0, description="Timeout of one call to an agent.")
     step_retries: int = Field(default=2, ge=0, description="Retries of a transient failure, per instance.")

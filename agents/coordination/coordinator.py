@@ -12,6 +12,8 @@ so the customer's next message, a restart or a human's reply continues it. Opera
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
 from typing import Any
 
@@ -53,6 +55,7 @@ class Coordinator:
         self._http: httpx.AsyncClient | None = None
         self._registry: RegistryClient | None = None
         self._caller: AgentCaller | None = None
+        self._orphans: asyncio.Task[None] | None = None
         self._wire()
 
     # -- lifecycle --------------------------------------------------------------------------------
@@ -74,8 +77,13 @@ class Coordinator:
         owner = f"{self.agent.name}@{base_url}"  # the same after a restart: it takes its workflows straight back
         self.engine = WorkflowEngine(store=self.store, router=router, directory=directory, dispatcher=dispatcher,
                                      settings=settings, owner=owner)
+        self._orphans = asyncio.create_task(self.engine.watch_orphans())
 
     async def stop(self) -> None:
+        if self._orphans is not None:
+            self._orphans.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._orphans
         if self._registry is not None:
             await self._registry.aclose()
         if self._http is not None:

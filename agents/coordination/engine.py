@@ -46,7 +46,6 @@ log = logging.getLogger("agents.coordination")
 _TERMINAL = (WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.DEAD_LETTERED)
 _SETTLED = (StepStatus.COMPLETED, StepStatus.SKIPPED)
 _REJECT_WORDS = ("reject", "deny", "denied", "decline", "no:")
-LEASE_SECONDS = 30.0
 _RAW_TEXT = frozenset({"request", "question"})  # the customer's own words: shown redacted, if at all
 
 
@@ -94,7 +93,9 @@ class WorkflowEngine:
         self.dispatcher = dispatcher
         self.settings = settings
         self.owner = owner
+        self.lease = settings.workflow_lease_seconds
         self._locks: dict[str, asyncio.Lock] = {}  # one run of a workflow at a time in this process
+        self._adopted: set[asyncio.Task[Any]] = set()
 
     # -- entry point ----------------------------------------------------------------------------
 
@@ -114,12 +115,12 @@ class WorkflowEngine:
         if record is None:
             record = WorkflowRecord(id=workflow_id, status=WorkflowStatus.RUNNING, request=request,
                                     context_id=context_id, hops=hops, plan=plan)
-            if not await self.store.create(record):
+            if not await self.store.create(record, self.owner, self.lease):
                 record = await self.store.get(workflow_id)
                 assert record is not None
         if record.status in _TERMINAL:
             return record
-        while not await self.store.claim(workflow_id, self.owner, LEASE_SECONDS):
+        while not await self.store.claim(workflow_id, self.owner, self.lease):
             await asyncio.sleep(0.5)  # another replica runs it: wait for it to finish or let go
             latest = await self.store.get(workflow_id)
             if latest is not None and latest.status in _TERMINAL:
@@ -148,8 +149,48 @@ class WorkflowEngine:
 
     async def _keep_lease(self, workflow_id: str) -> None:
         while True:
-            await asyncio.sleep(LEASE_SECONDS / 3)
-            await self.store.claim(workflow_id, self.owner, LEASE_SECONDS)
+            await asyncio.sleep(self.lease / 3)
+            await self.store.claim(workflow_id, self.owner, self.lease)
+
+    # -- orphans ----------------------------------------------------------------------------------
+
+    async def adopt_orphans(self) -> list[str]:
+        """Run, in the background, every running workflow whose coordinator is gone (its lease expired).
+
+        With several replicas on one database this is how a dead replica's work gets finished; the
+        claim in ``run`` makes sure only one replica takes each. Questions cannot be asked here:
+        such a workflow waits in ``input-required`` for its requester's next message.
+        """
+        adopted = []
+        for workflow_id in await self.store.orphaned():
+            if workflow_id in self._locks:
+                continue
+            record = await self.store.get(workflow_id)
+            if record is None:
+                continue
+            task = asyncio.create_task(self._run_adopted(record))
+            self._adopted.add(task)
+            task.add_done_callback(self._adopted.discard)
+            adopted.append(workflow_id)
+        return adopted
+
+    async def _run_adopted(self, record: WorkflowRecord) -> None:
+        try:
+            await self.run(record.id, record.request, turn=Turn(), context_id=record.context_id, hops=record.hops)
+            log.info("finished workflow %s left by another coordinator", record.id)
+        except (InputNeeded, Escalated, WorkflowFailed) as stop:
+            log.info("adopted workflow %s paused or ended: %s", record.id, stop)
+        except Exception:
+            log.exception("adopted workflow %s failed", record.id)
+
+    async def watch_orphans(self) -> None:
+        """Adopt orphans every half lease, forever (cancel to stop)."""
+        while True:
+            await asyncio.sleep(self.lease / 2)
+            try:
+                await self.adopt_orphans()
+            except Exception:  # a store outage must not end the watch
+                log.exception("looking for orphaned workflows failed")
 
     # -- the loop -------------------------------------------------------------------------------
 

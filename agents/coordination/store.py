@@ -113,17 +113,21 @@ class WorkflowStore:
 
     # -- workflows ----------------------------------------------------------------------------
 
-    async def create(self, record: WorkflowRecord) -> bool:
-        """Insert ``record`` unless a workflow with its id exists; True when created."""
+    async def create(self, record: WorkflowRecord, owner: str | None = None, lease_seconds: float = 0) -> bool:
+        """Insert ``record`` (held by ``owner`` from the start) unless its id exists; True when created."""
         now = time.time()
-        async with self.engine.begin() as conn:
-            if (await conn.execute(select(workflows.c.id).where(workflows.c.id == record.id))).first():
-                return False
-            await conn.execute(insert(workflows).values(
-                id=record.id, status=record.status.value, request=record.request,
-                plan=record.plan.model_dump(mode="json") if record.plan else None,
-                context_id=record.context_id, customer_id=record.customer_id, facts=record.facts,
-                answer=record.answer, error=record.error, hops=record.hops, created_at=now, updated_at=now))
+        try:
+            async with self.engine.begin() as conn:
+                if (await conn.execute(select(workflows.c.id).where(workflows.c.id == record.id))).first():
+                    return False
+                await conn.execute(insert(workflows).values(
+                    id=record.id, status=record.status.value, request=record.request,
+                    plan=record.plan.model_dump(mode="json") if record.plan else None,
+                    context_id=record.context_id, customer_id=record.customer_id, facts=record.facts,
+                    answer=record.answer, error=record.error, hops=record.hops, created_at=now, updated_at=now,
+                    owner=owner, lease_until=now + lease_seconds if owner else None))
+        except IntegrityError:  # another replica created it a moment ago
+            return False
         record.created_at = record.updated_at = now
         return True
 

@@ -8,7 +8,9 @@ import time
 
 import pytest
 
-from tests.coordination.support import AGENTS, Mesh, get_task, message, send, state
+from protocols.registry_client import read_local_token
+from tests.coordination.support import AGENTS, Mesh, artifact, get_task, message, send, state
+from tests.support import AgentProcess
 
 pytestmark = pytest.mark.timeout(180)
 WORKFLOWS = 24
@@ -65,4 +67,48 @@ async def test_killed_coordinator_finishes_every_workflow_and_runs_no_step_twice
         assert {k: v for k, v in runs.items() if v != 1} == {}, "a step ran twice"
         assert len(runs) == 3 * WORKFLOWS  # slot, order, confirm per workflow
     finally:
+        mesh.stop()
+
+
+async def test_a_replica_finishes_the_workflows_of_a_dead_replica(tmp_path):
+    """Two coordinators share one workflow store; one dies for good; the other adopts its work."""
+    shared = {"MESH_WORKFLOW_DB": f"sqlite:///{tmp_path / 'workflows.db'}", "MESH_WORKFLOW_LEASE_SECONDS": "2"}
+    mesh = Mesh(tmp_path / "mesh", env=shared)
+    mesh.start_registry()
+    survivor = None
+    try:
+        for name in ("crm", "slots", "notify"):
+            mesh.start(name, f"{AGENTS}:{name}")
+        mesh.start("orders", f"{AGENTS}:orders", env={"MESH_TEST_DELAY": "1.5"})
+        doomed = mesh.start("coordinator", "tests.coordination.coordinator_under_test:agent")
+        token = read_local_token(mesh.home)
+        survivor = AgentProcess("tests.coordination.coordinator_under_test:agent", tmp_path / "replica",
+                                env={**mesh.env, "MESH_REGISTRY_TOKEN": token or ""}).start()
+        await mesh.wait_healthy("crm", "slots", "orders", "notify")
+        accepted = await asyncio.gather(*(
+            send(doomed.url, message(data={"skill": "run_plan", "arguments": {"plan": plan(n)}}), returnImmediately=True)
+            for n in range(10)))
+        ids = [task["id"] for task in accepted]
+        deadline = time.monotonic() + 20
+        while sum(1 for _, _, agent in mesh.ledger() if agent == "slots") < len(ids):
+            assert time.monotonic() < deadline, mesh.ledger()
+            await asyncio.sleep(0.05)
+        doomed.kill()  # and it never comes back
+
+        statuses: dict[str, str] = {}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            for workflow_id in ids:
+                shown = await send(survivor.url, message(data={"skill": "workflow", "arguments": {"workflow_id": workflow_id}}))
+                statuses[workflow_id] = artifact(shown, "workflow")["status"]
+            if all(s == "completed" for s in statuses.values()):
+                break
+            await asyncio.sleep(0.5)
+        assert set(statuses.values()) == {"completed"}, statuses
+        runs = collections.Counter((workflow, step) for workflow, step, _ in mesh.ledger())
+        assert {k: v for k, v in runs.items() if v != 1} == {}, "a step ran twice"
+        assert len(runs) == 3 * len(ids)
+    finally:
+        if survivor is not None:
+            survivor.stop()
         mesh.stop()
