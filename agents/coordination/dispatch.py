@@ -43,8 +43,11 @@ class Target:
 Negotiator = Callable[[Step, list[AgentInfo], WorkflowRecord], Awaitable[list[Target]]]
 
 
-def _instances(info: AgentInfo, skill: str | None) -> list[Target]:
-    urls = sorted(info.urls, key=lambda url: info.in_flight.get(url, 0))
+def _instances(info: AgentInfo, skill: str | None, turn: int) -> list[Target]:
+    """Least busy first; equally busy instances take turns (the list is rotated on every call)."""
+    shift = turn % len(info.urls) if info.urls else 0
+    rotated = info.urls[shift:] + info.urls[:shift]
+    urls = sorted(rotated, key=lambda url: info.in_flight.get(url, 0))
     return [Target(info, url, skill) for url in urls]
 
 
@@ -56,6 +59,7 @@ class StepDispatcher:
         self.policy = RetryPolicy.from_settings(settings)
         self.breakers = Breakers.from_settings(settings)
         self.negotiator = negotiator
+        self._turn = 0
 
     async def targets(self, step: Step, record: WorkflowRecord) -> list[Target]:
         if step.agent:
@@ -65,7 +69,8 @@ class StepDispatcher:
             candidates = await self.directory.search(step.capability or record.request)
         if step.negotiate and self.negotiator is not None and candidates:
             return await self.negotiator(step, candidates, record)
-        return [t for info in candidates for t in _instances(info, step.skill)]
+        self._turn += 1
+        return [t for info in candidates for t in _instances(info, step.skill, self._turn)]
 
     async def send(self, step: Step, targets: list[Target], arguments: dict[str, Any], record: WorkflowRecord,
                    message_id: str) -> StepResult:
