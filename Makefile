@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 NODE_STAMP := tests/node/node_modules/.installed
 
-.PHONY: demo demo-helpdesk test test-fast bench tck clean
+.PHONY: demo demo-helpdesk test test-fast bench bench-workflow tck clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/hop.py
+
+bench-workflow: $(STAMP)
+	$(BIN)/python bench/workflow.py
 
 clean:
 	rm -rf $(VENV) tests/node/node_modules .mesh .pytest_cache
