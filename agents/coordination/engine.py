@@ -112,25 +112,26 @@ class WorkflowEngine:
     async def _run(self, workflow_id: str, request: str, *, turn: Turn, context_id: str | None,
                    hops: int, plan: Plan | None) -> WorkflowRecord:
         record = await self.store.get(workflow_id)
+        created = False
         if record is None:
             record = WorkflowRecord(id=workflow_id, status=WorkflowStatus.RUNNING, request=request,
                                     context_id=context_id, hops=hops, plan=plan)
-            if not await self.store.create(record, self.owner, self.lease):
-                record = await self.store.get(workflow_id)
-                assert record is not None
-        if record.status in _TERMINAL:
-            return record
-        while not await self.store.claim(workflow_id, self.owner, self.lease):
-            await asyncio.sleep(0.5)  # another replica runs it: wait for it to finish or let go
-            latest = await self.store.get(workflow_id)
-            if latest is not None and latest.status in _TERMINAL:
-                return latest
+            created = await self.store.create(record, self.owner, self.lease)  # held by us from the start
+        if not created:
+            while not await self.store.claim(workflow_id, self.owner, self.lease):
+                await asyncio.sleep(0.5)  # another replica runs it: wait for it to finish or let go
+                latest = await self.store.get(workflow_id)
+                if latest is not None and latest.status in _TERMINAL:
+                    return latest
+            record = await self.store.get(workflow_id) or record  # as the last holder left it
+            if record.status in _TERMINAL:
+                await self.store.release(workflow_id, self.owner)
+                return record
         keeper = asyncio.create_task(self._keep_lease(workflow_id))
         span = semconv.workflow_span(record.plan.name if record.plan else "request")
         span.set_attribute("mesh.workflow.id", workflow_id)
         try:
             with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
-                record = await self.store.get(workflow_id) or record
                 await self._execute(record, turn)
             return record
         except (InputNeeded, Escalated) as pause:
@@ -145,7 +146,8 @@ class WorkflowEngine:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
-            await self.store.release(workflow_id, self.owner)
+            if record.status not in _TERMINAL:  # a finished workflow was let go by its last save
+                await self.store.release(workflow_id, self.owner)
 
     async def _keep_lease(self, workflow_id: str) -> None:
         while True:

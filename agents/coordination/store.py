@@ -7,7 +7,10 @@ holding its lease (``claim``), and a crashed replica's lease runs out so another
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import (
@@ -27,8 +30,10 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from agents.coordination.models import Escalation, Plan, StepResult, WorkflowRecord, WorkflowStatus
 from registry.store import async_url
@@ -36,6 +41,7 @@ from registry.store import async_url
 __all__ = ["WorkflowStore", "customer_scope", "session_scope"]
 
 metadata = MetaData()
+_FINISHED = (WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.DEAD_LETTERED)
 
 workflows = Table(
     "mesh_workflows",
@@ -101,8 +107,25 @@ def customer_scope(customer_id: str) -> str:
 class WorkflowStore:
     def __init__(self, url: str) -> None:
         self.engine: AsyncEngine = create_async_engine(async_url(url))
-        if self.engine.dialect.name == "sqlite":
+        self.dialect = self.engine.dialect.name
+        # SQLite has one writer at a time: queue this process's writers here, first come first
+        # served, rather than in SQLite's busy handler, which under load gives up ("database is locked").
+        self._writer = asyncio.Lock() if self.dialect == "sqlite" else None
+        if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+
+    @contextlib.asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        if self._writer is None:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        async with self._writer, self.engine.begin() as conn:
+            yield conn
+
+    def _insert(self, table: Table) -> Any:
+        """INSERT that can become an upsert (``on_conflict_do_update``) on both databases."""
+        return (sqlite_insert if self.dialect == "sqlite" else pg_insert)(table)
 
     async def initialize(self) -> None:
         async with self.engine.begin() as conn:
@@ -117,16 +140,14 @@ class WorkflowStore:
         """Insert ``record`` (held by ``owner`` from the start) unless its id exists; True when created."""
         now = time.time()
         try:
-            async with self.engine.begin() as conn:
-                if (await conn.execute(select(workflows.c.id).where(workflows.c.id == record.id))).first():
-                    return False
+            async with self._write() as conn:
                 await conn.execute(insert(workflows).values(
                     id=record.id, status=record.status.value, request=record.request,
                     plan=record.plan.model_dump(mode="json") if record.plan else None,
                     context_id=record.context_id, customer_id=record.customer_id, facts=record.facts,
                     answer=record.answer, error=record.error, hops=record.hops, created_at=now, updated_at=now,
                     owner=owner, lease_until=now + lease_seconds if owner else None))
-        except IntegrityError:  # another replica created it a moment ago
+        except IntegrityError:  # it exists: started before (a restart, a follow-up) or by another replica
             return False
         record.created_at = record.updated_at = now
         return True
@@ -134,20 +155,21 @@ class WorkflowStore:
     async def save(self, record: WorkflowRecord) -> None:
         """Write the workflow's own fields (steps are written one by one with ``save_step``)."""
         record.updated_at = time.time()
-        async with self.engine.begin() as conn:
-            await conn.execute(update(workflows).where(workflows.c.id == record.id).values(
-                status=record.status.value, plan=record.plan.model_dump(mode="json") if record.plan else None,
-                customer_id=record.customer_id, facts=record.facts, answer=record.answer, error=record.error,
-                updated_at=record.updated_at))
+        values: dict[str, Any] = {
+            "status": record.status.value, "plan": record.plan.model_dump(mode="json") if record.plan else None,
+            "customer_id": record.customer_id, "facts": record.facts, "answer": record.answer,
+            "error": record.error, "updated_at": record.updated_at,
+        }
+        if record.status in _FINISHED:
+            values.update(owner=None, lease_until=None)  # nothing left to run: nobody holds it
+        async with self._write() as conn:
+            await conn.execute(update(workflows).where(workflows.c.id == record.id).values(**values))
 
     async def save_step(self, workflow_id: str, step_id: str, result: StepResult) -> None:
-        now = time.time()
-        values = {"status": result.status.value, "result": result.model_dump(mode="json"), "updated_at": now}
-        async with self.engine.begin() as conn:
-            changed = await conn.execute(update(steps).where(
-                and_(steps.c.workflow_id == workflow_id, steps.c.step_id == step_id)).values(**values))
-            if changed.rowcount == 0:
-                await conn.execute(insert(steps).values(workflow_id=workflow_id, step_id=step_id, **values))
+        values = {"status": result.status.value, "result": result.model_dump(mode="json"), "updated_at": time.time()}
+        statement = self._insert(steps).values(workflow_id=workflow_id, step_id=step_id, **values)
+        async with self._write() as conn:
+            await conn.execute(statement.on_conflict_do_update(index_elements=["workflow_id", "step_id"], set_=values))
 
     async def get(self, workflow_id: str) -> WorkflowRecord | None:
         async with self.engine.connect() as conn:
@@ -174,7 +196,7 @@ class WorkflowStore:
     async def claim(self, workflow_id: str, owner: str, lease_seconds: float) -> bool:
         """Take (or renew) the right to run a workflow: free, ours already, or its lease ran out."""
         now = time.time()
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             taken = await conn.execute(update(workflows).where(and_(
                 workflows.c.id == workflow_id,
                 or_(workflows.c.owner.is_(None), workflows.c.owner == owner, workflows.c.lease_until < now),
@@ -182,7 +204,7 @@ class WorkflowStore:
         return taken.rowcount == 1
 
     async def release(self, workflow_id: str, owner: str) -> None:
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(update(workflows).where(and_(workflows.c.id == workflow_id, workflows.c.owner == owner))
                                .values(owner=None, lease_until=None))
 
@@ -200,7 +222,7 @@ class WorkflowStore:
 
     async def add_escalation(self, escalation: Escalation) -> None:
         escalation.created_at = escalation.created_at or time.time()
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             await conn.execute(insert(escalations).values(**escalation.model_dump(mode="json")))
 
     async def escalation(self, escalation_id: str) -> Escalation | None:
@@ -221,7 +243,7 @@ class WorkflowStore:
 
     async def answer_escalation(self, escalation_id: str, answer: str) -> bool:
         """Record a human's answer; False when already answered (the first answer wins)."""
-        async with self.engine.begin() as conn:
+        async with self._write() as conn:
             done = await conn.execute(update(escalations).where(and_(
                 escalations.c.id == escalation_id, escalations.c.answer.is_(None),
             )).values(answer=answer, answered_at=time.time()))
@@ -240,7 +262,7 @@ class WorkflowStore:
             return
         for attempt in range(3):  # two workflows of one customer finishing at once: the loser merges again
             try:
-                async with self.engine.begin() as conn:
+                async with self._write() as conn:
                     row = (await conn.execute(select(memory.c.data).where(memory.c.scope == scope))).first()
                     if row is None:
                         await conn.execute(insert(memory).values(scope=scope, data=facts, updated_at=time.time()))
