@@ -104,6 +104,15 @@ class ToolContext(abc.ABC):
         """Metadata the caller attached to the request (A2A message metadata, MCP ``_meta``)."""
         return {}
 
+    @property
+    def watched(self) -> bool:
+        """Is the caller following this call as it runs (an A2A stream, an MCP progress token)?
+
+        Progress costs a round of events and a task-store write on A2A; skip the chatty kind when
+        nobody watches. ``progress`` itself always works.
+        """
+        return True
+
     @abc.abstractmethod
     async def ask(self, question: str) -> str:
         """Ask the caller a question and return the answer.

@@ -38,6 +38,7 @@ from tracing import conventions as semconv
 from tracing.propagation import current_traceparent
 
 TRACEPARENT_KEY = "meshTraceparent"  # task metadata: the span context the task started in
+STREAMING_KEY = "mesh.streaming"  # ServerCallContext.state, set by the handler: the request is a stream
 OPERATOR_KEY = "meshOperator"  # message metadata: sent by an operator, not an answer of the caller
 __all__ = ["MeshAgentExecutor"]
 
@@ -83,6 +84,10 @@ class A2AToolContext(ToolContext):
     @property
     def answers(self) -> list[str]:
         return list(self._answers)
+
+    @property
+    def watched(self) -> bool:
+        return bool(self._request.call_context and self._request.call_context.state.get(STREAMING_KEY))
 
     async def ask(self, question: str) -> str:
         if self._asked < len(self._answers):

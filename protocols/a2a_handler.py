@@ -41,7 +41,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link, SpanKind
 
-from protocols.a2a_executor import TRACEPARENT_KEY
+from protocols.a2a_executor import STREAMING_KEY, TRACEPARENT_KEY
 from protocols.a2a_stores import Delivery, IdempotentTaskStore, is_idempotent
 from tracing import conventions as semconv
 from tracing.propagation import link_from_traceparent
@@ -187,6 +187,7 @@ class MeshRequestHandler(DefaultRequestHandler):
     async def on_message_send_stream(
         self, params: SendMessageRequest, context: ServerCallContext
     ) -> AsyncGenerator[Event, None]:
+        context.state[STREAMING_KEY] = True  # the executor tells skills someone watches (ToolContext.watched)
         task = await self._infer_context_id(params, context)
         span = self._message_span("SendStreamingMessage", params, task)
         async for event in self._traced_stream(span, self._send_stream(params, context, span)):

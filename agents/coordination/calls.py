@@ -57,10 +57,7 @@ class AgentCaller:
             message.extensions.append(IDEMPOTENT_DELIVERY)
         try:
             connection = await self._connection(url)
-            last: dict[str, Any] = {}
-            async for event in connection.send(message):
-                last = event
-            outcome = outcome_of(last)
+            outcome = outcome_of(await connection.call(message))
             while not outcome.terminal and outcome.task_id:
                 await asyncio.sleep(_POLL_SECONDS)
                 outcome = outcome_of(await connection.get_task(outcome.task_id))

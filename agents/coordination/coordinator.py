@@ -109,7 +109,8 @@ class Coordinator:
         workflow_id = ctx.task_id or str(uuid.uuid4())
         if ctx.protocol == "a2a":
             await ctx.progress("planning")  # the task exists from now on: a crash cannot lose it
-        turn = Turn(answers=ctx.answers, ask=ctx.ask if ctx.protocol != "a2a" else None, progress=ctx.progress)
+        turn = Turn(answers=ctx.answers, ask=ctx.ask if ctx.protocol != "a2a" else None,
+                    progress=ctx.progress if ctx.watched else None)
         try:
             record = await engine.run(workflow_id, text, turn=turn, context_id=ctx.conversation_id, hops=hops,
                                       plan=plan)

@@ -76,7 +76,7 @@ class Turn:
 
     answers: list[str] = field(default_factory=list)
     ask: Callable[[str], Awaitable[str]] | None = None
-    progress: Callable[[str], Awaitable[None]] | None = None
+    progress: Callable[[str], Awaitable[None]] | None = None  # per step; None when nobody watches
 
 
 def _stable_id(*parts: str) -> str:
