@@ -86,7 +86,7 @@ def _request(port: int, data: dict[str, Any]) -> bytes:
     message = {"messageId": uuid.uuid4().hex, "role": "ROLE_USER", "parts": [{"data": data}]}
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {"message": message}},
                       separators=(",", ":")).encode()
-    head = [f"POST / HTTP/1.1", f"Host: 127.0.0.1:{port}", *(f"{k}: {v}" for k, v in WORKLOADS["a2a"].headers),
+    head = ["POST / HTTP/1.1", f"Host: 127.0.0.1:{port}", *(f"{k}: {v}" for k, v in WORKLOADS["a2a"].headers),
             f"Content-Length: {len(body)}"]
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 

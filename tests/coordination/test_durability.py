@@ -70,9 +70,9 @@ async def test_killed_coordinator_finishes_every_workflow_and_runs_no_step_twice
         mesh.stop()
 
 
-async def test_a_replica_finishes_the_workflows_of_a_dead_replica(tmp_path):
-    """Two coordinators share one workflow store; one dies for good; the other adopts its work."""
-    shared = {"MESH_WORKFLOW_DB": f"sqlite:///{tmp_path / 'workflows.db'}", "MESH_WORKFLOW_LEASE_SECONDS": "2"}
+async def test_a_replica_finishes_the_workflows_of_a_dead_replica(tmp_path, store_url):
+    """Two coordinators share one workflow store (SQLite file, PostgreSQL); one dies for good; the other adopts its work."""
+    shared = {"MESH_WORKFLOW_DB": store_url, "MESH_WORKFLOW_LEASE_SECONDS": "2"}
     mesh = Mesh(tmp_path / "mesh", env=shared)
     mesh.start_registry()
     survivor = None
