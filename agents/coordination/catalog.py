@@ -6,11 +6,13 @@ skill-schemas card extension, so foreign agents simply have none (they are sent 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from protocols.mesh_extensions import NEGOTIATION, declared_extensions, skill_schemas
+from protocols.registry_client import RegistryError
 from registry.models import AgentRecord
 
 __all__ = ["AgentInfo", "Directory", "SkillInfo"]
@@ -88,15 +90,33 @@ class Directory:
         self.ttl = ttl
         self.exclude = set(exclude)  # e.g. the coordinator itself: never a candidate for its own steps
         self._cache: dict[tuple[str, str], tuple[float, list[AgentInfo]]] = {}
+        self._pending: dict[tuple[str, str], asyncio.Future[list[AgentInfo]]] = {}
 
     async def _find(self, key: tuple[str, str], **filters: Any) -> list[AgentInfo]:
         now = time.monotonic()
         cached = self._cache.get(key)
         if cached is not None and now - cached[0] < self.ttl:
             return cached[1]
-        records = await self.registry.find(**filters)
+        pending = self._pending.get(key)
+        if pending is None:  # one lookup per key at a time: a busy coordinator must not stampede the registry
+            pending = asyncio.ensure_future(self._lookup(key, filters))
+            self._pending[key] = pending
+            pending.add_done_callback(lambda _: self._pending.pop(key, None))
+        try:
+            return await asyncio.shield(pending)
+        except RegistryError:
+            if cached is not None:  # the registry is away: what it said a moment ago beats nothing
+                return cached[1]
+            raise
+
+    async def _lookup(self, key: tuple[str, str], filters: dict[str, Any]) -> list[AgentInfo]:
+        try:
+            records = await self.registry.find(**filters)
+        except RegistryError:
+            await asyncio.sleep(0.2)  # one more try: a registry restarting or shedding load
+            records = await self.registry.find(**filters)
         found = [AgentInfo.from_record(r) for r in records if r.kind == "a2a" and r.name not in self.exclude]
-        self._cache[key] = (now, found)
+        self._cache[key] = (time.monotonic(), found)
         return found
 
     async def by_name(self, name: str) -> AgentInfo | None:
