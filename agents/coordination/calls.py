@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -26,18 +27,35 @@ _POLL_SECONDS = 0.2
 
 
 class AgentCaller:
-    def __init__(self, http: httpx.AsyncClient, card_ttl: float = 60.0) -> None:
-        self.http = http
+    """Calls agent instances, each through an httpx client of its own.
+
+    One pool per instance, not one for all: httpcore looks through every connection of a pool for
+    each request, which under load (many workflows, many agents) grew to a fifth of the
+    coordinator's CPU with a single shared pool.
+    """
+
+    def __init__(self, new_client: Callable[[], httpx.AsyncClient], card_ttl: float = 60.0) -> None:
+        self.new_client = new_client
         self.card_ttl = card_ttl
         self._connections: dict[str, tuple[float, A2AConnection]] = {}
+        self._clients: dict[str, httpx.AsyncClient] = {}
 
     async def _connection(self, url: str) -> A2AConnection:
         cached = self._connections.get(url)
         if cached is not None and time.monotonic() - cached[0] < self.card_ttl:
             return cached[1]
-        connection = await A2AConnection.open(url, self.http)
+        client = self._clients.get(url)
+        if client is None:
+            client = self._clients[url] = self.new_client()
+        connection = await A2AConnection.open(url, client)
         self._connections[url] = (time.monotonic(), connection)
         return connection
+
+    async def aclose(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        self._connections.clear()
+        for client in clients:
+            await client.aclose()
 
     async def call(
         self,

@@ -69,9 +69,10 @@ class Coordinator:
         await self.store.initialize()
         timeout = httpx.Timeout(settings.step_timeout_seconds, connect=min(5.0, settings.step_timeout_seconds))
         self._http = traced_httpx(timeout=timeout, limits=httpx.Limits(max_connections=256))
+        per_instance = httpx.Limits(max_connections=64, max_keepalive_connections=32)
         self._registry = RegistryClient(settings.registry_url, settings.registry_token or read_local_token(settings.home))
         directory = Directory(self._registry, exclude=(self.agent.name,))
-        self._caller = AgentCaller(self._http)
+        self._caller = AgentCaller(lambda: traced_httpx(timeout=timeout, limits=per_instance))
         router = Router(directory, self.playbooks, self.rules, llm=self._llm(settings))
         dispatcher = StepDispatcher(self._caller, directory, settings, negotiator=self._negotiator(settings))
         owner = f"{self.agent.name}@{base_url}"  # the same after a restart: it takes its workflows straight back
@@ -86,6 +87,8 @@ class Coordinator:
                 await self._orphans
         if self._registry is not None:
             await self._registry.aclose()
+        if self._caller is not None:
+            await self._caller.aclose()
         if self._http is not None:
             await self._http.aclose()
         if self.store is not None:
