@@ -18,6 +18,7 @@ import asyncio
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -52,18 +53,31 @@ class _OpenFile:
     def _connect(self) -> sqlite3.Connection:
         if self.connection is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
+            for attempt in range(6):
+                try:
+                    self.connection = self._open()
+                    break
+                except sqlite3.OperationalError as exc:
+                    # Switching a new file to WAL needs it to itself, and SQLite's busy handler does
+                    # not wait for that: replicas opening it at the same moment retry, briefly.
+                    if "locked" not in str(exc) or attempt == 5:
+                        raise
+                    time.sleep(0.05 * 2**attempt)
+        assert self.connection is not None
+        return self.connection
+
+    def _open(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
+        try:
             connection.row_factory = sqlite3.Row
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")
             connection.executescript(self.schema)
-            try:
-                self._in_transaction(connection, self._seed_once, "IMMEDIATE")
-            except BaseException:
-                connection.close()  # not kept: the next call tries to seed again
-                raise
-            self.connection = connection
-        return self.connection
+            self._in_transaction(connection, self._seed_once, "IMMEDIATE")
+        except BaseException:
+            connection.close()  # not kept: the next call tries to open and seed again
+            raise
+        return connection
 
     def _seed_once(self, connection: sqlite3.Connection) -> None:
         if connection.execute("PRAGMA user_version").fetchone()[0] >= _SEEDED:

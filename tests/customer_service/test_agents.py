@@ -388,7 +388,9 @@ async def test_two_scheduling_processes_never_book_the_same_slot(home):
                 message = skill_message("book_installation", {"address": f"{n} Oak Street"}, f"m-{url[-5:]}-{n}")
                 response = await client.post(url + "/", json={"jsonrpc": "2.0", "id": n, "method": "SendMessage",
                                                                "params": {"message": message}})  # fmt: skip
-                return _data(response.json()["result"]["task"])["slot_id"]
+                task = response.json()["result"]["task"]
+                assert task["status"]["state"] == "TASK_STATE_COMPLETED", task["status"]
+                return _data(task)["slot_id"]
 
             slot_ids = await asyncio.gather(*(book(p.url, n) for n in range(10) for p in (first, second)))
     assert len(set(slot_ids)) == 20
