@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from agents.cli.common import EXIT_FAILED, EXIT_OK, CliError, run_until_signalled
+from agents.cli.common import EXIT_FAILED, EXIT_OK, CliError, import_from_cwd, run_until_signalled
 from agents.settings import MeshSettings
 
 if TYPE_CHECKING:
@@ -43,13 +43,8 @@ def load_agent(target: str) -> Agent:
         sys.modules[path.stem] = module
         spec.loader.exec_module(module)
     else:
-        # MODULE is resolved from the current directory, as `python -m` and uvicorn do: the `mesh`
-        # console script's sys.path holds only its own directory and the installed packages.
-        cwd = str(Path.cwd())
-        if cwd not in sys.path and "" not in sys.path:
-            sys.path.insert(0, cwd)
         try:
-            module = importlib.import_module(module_name)
+            module = import_from_cwd(module_name)
         except ImportError as exc:
             raise CliError(f"cannot import {module_name}: {exc}") from None
     agent = getattr(module, attr, None)

@@ -27,16 +27,12 @@ async def _coordinator_url(args: argparse.Namespace, settings: MeshSettings) -> 
         return args.coordinator
     if settings.coordinator_url:
         return settings.coordinator_url
-    up = settings.home / "up.json"
-    if up.exists():
-        try:
-            described = json.loads(up.read_text())
-        except ValueError:
-            described = {}
-        for process in described.get("processes", []):
-            if isinstance(process, dict) and process.get("name") == args.coordinator_name and process.get("url"):
-                return str(process["url"])
-    registry_url = settings.registry_url or (described.get("registry_url") if up.exists() else None)
+    from agents.supervisor import read_up_state
+
+    up = read_up_state(settings.home)  # written by a running `mesh up`
+    if up is not None and up.url_of(args.coordinator_name):
+        return str(up.url_of(args.coordinator_name))
+    registry_url = settings.registry_url or (up.registry_url if up is not None else None)
     if registry_url:
         from protocols.registry_client import RegistryClient, RegistryError
 

@@ -11,17 +11,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
 import shutil
 import signal
 import sys
 import time
 from collections import deque
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from agents.cli.common import EXIT_OK, CliError, CommandFailed
+from agents.cli.common import EXIT_OK, CliError, CommandFailed, import_from_cwd
 from agents.customer_service.manifest import REGISTRY_PORT, MeshProcess
 from agents.settings import MeshSettings
 
@@ -41,11 +39,8 @@ def load_manifest(spec: str, only: Sequence[str] = ()) -> tuple[MeshProcess, ...
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise CliError(f"--manifest: expected MODULE:ATTR, got {spec!r}")
-    cwd = str(Path.cwd())  # as `python -m` resolves modules; the `mesh` script's sys.path lacks the cwd
-    if cwd not in sys.path and "" not in sys.path:
-        sys.path.insert(0, cwd)
     try:
-        value = getattr(importlib.import_module(module_name), attr)
+        value = getattr(import_from_cwd(module_name), attr)
     except (ImportError, AttributeError) as exc:
         raise CliError(f"--manifest {spec}: {exc}") from None
     try:

@@ -76,7 +76,7 @@ class Coordinator:
         router = Router(directory, self.playbooks, self.rules, llm=self._llm(settings))
         dispatcher = StepDispatcher(self._caller, directory, settings, negotiator=self._negotiator(settings))
         owner = f"{self.agent.name}@{base_url}"  # the same after a restart: it takes its workflows straight back
-        self.engine = WorkflowEngine(store=self.store, router=router, directory=directory, dispatcher=dispatcher,
+        self.engine = WorkflowEngine(store=self.store, router=router, dispatcher=dispatcher,
                                      settings=settings, owner=owner)
         self._orphans = asyncio.create_task(self.engine.watch_orphans())
 

@@ -23,7 +23,6 @@ from typing import Any
 from opentelemetry import trace
 
 from agents.context import InputNeeded
-from agents.coordination.catalog import Directory
 from agents.coordination.dispatch import StepDispatcher
 from agents.coordination.handoff import arguments_for, known_facts, memorable, render_answer
 from agents.coordination.models import (
@@ -85,11 +84,10 @@ def _stable_id(*parts: str) -> str:
 
 
 class WorkflowEngine:
-    def __init__(self, *, store: WorkflowStore, router: Router, directory: Directory, dispatcher: StepDispatcher,
+    def __init__(self, *, store: WorkflowStore, router: Router, dispatcher: StepDispatcher,
                  settings: MeshSettings, owner: str) -> None:
         self.store = store
         self.router = router
-        self.directory = directory
         self.dispatcher = dispatcher
         self.settings = settings
         self.owner = owner

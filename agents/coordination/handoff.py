@@ -13,7 +13,7 @@ from typing import Any
 
 from agents.coordination.models import Plan, Step, StepResult, StepStatus, WorkflowRecord
 
-__all__ = ["arguments_for", "known_facts", "memorable", "render_answer", "upstream"]
+__all__ = ["arguments_for", "known_facts", "memorable", "render_answer", "summary", "upstream"]
 
 # Keys that describe a step's own result rather than the customer: not carried between requests.
 _NOT_MEMORABLE = frozenset({"confidence", "question", "intent", "playbook", "flagged", "reasons", "status", "note",
