@@ -68,6 +68,10 @@ class MeshSettings(BaseModel):
     registry_trusted_keys: str | None = Field(default=None, description="JWKS file of keys trusted for card signatures.")
     registry_probe_seconds: float = Field(default=5.0, gt=0, description="How often instances are probed.")
     registry_evict_seconds: float = Field(default=30.0, gt=0, description="Unhealthy this long: evicted.")
+    # -- the MCP gateway (/mcp on the registry, mesh mcp) -------------------------------------
+    gateway_idle_seconds: float = Field(
+        default=300.0, gt=0, description="A call through the gateway fails when its agent sends nothing for this long."
+    )
 
     # -- coordination ------------------------------------------------------------------------
     coordinator_url: str | None = Field(

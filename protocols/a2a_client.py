@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 from a2a.client import ClientConfig, ClientFactory
 from a2a.helpers import new_data_part, new_text_part
-from a2a.types import AgentCard, GetTaskRequest, Message, Role, SendMessageRequest
+from a2a.types import AgentCard, CancelTaskRequest, GetTaskRequest, Message, Role, SendMessageRequest
 from a2a.utils.errors import JSON_RPC_ERROR_CODE_MAP, A2AError, InternalError, InvalidAgentResponseError
 from google.protobuf.json_format import MessageToDict
 from opentelemetry import context as otel_context
@@ -111,6 +111,15 @@ class A2AConnection:
         client = self._client()
         try:
             return {"task": MessageToDict(await client.get_task(GetTaskRequest(id=task_id)))}
+        finally:
+            await client.close()
+
+    async def cancel_task(self, task_id: str) -> dict[str, Any]:
+        """Ask the agent to cancel a task; the task as it is afterwards (``{"task": ...}``)."""
+        _propagate_from(self.http)
+        client = self._client()
+        try:
+            return {"task": MessageToDict(await client.cancel_task(CancelTaskRequest(id=task_id)))}
         finally:
             await client.close()
 

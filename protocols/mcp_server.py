@@ -43,17 +43,17 @@ def card_resource_uri(agent: Agent) -> str:
     return f"a2a://agents/{agent.name}/agent-card.json"
 
 
-_ANSWER_SCHEMA = {
+ANSWER_SCHEMA = {
     "type": "object",
     "properties": {"answer": {"type": "string", "description": "Your answer"}},
     "required": ["answer"],
 }
 _PAST = {"decline": "declined", "cancel": "cancelled"}
 # From this protocol version on there is no back-channel: questions travel in InputRequiredResult.
-_MULTI_ROUND_VERSION = "2026-07-28"
+MULTI_ROUND_VERSION = "2026-07-28"
 
 
-class _Answer(BaseModel):
+class Answer(BaseModel):
     answer: str = Field(description="Your answer")
 
 
@@ -83,7 +83,7 @@ class MCPToolContext(ToolContext):
     @property
     def multi_round(self) -> bool:
         version = self.mcp.protocol_version
-        return version is not None and version >= _MULTI_ROUND_VERSION
+        return version is not None and version >= MULTI_ROUND_VERSION
 
     def _collect_answers(self) -> dict[str, str]:
         try:
@@ -106,7 +106,7 @@ class MCPToolContext(ToolContext):
                 return self.replayed[key]
             raise InputNeeded(question)
         try:
-            result = await self.mcp.elicit(question, _Answer)
+            result = await self.mcp.elicit(question, Answer)
         except Exception as exc:
             raise ToolError(
                 f"{self.skill.id} needs an answer to {question!r} but the client could not be asked "
@@ -118,7 +118,7 @@ class MCPToolContext(ToolContext):
 
     def input_required(self, question: str) -> InputRequiredResult:
         key = f"q{self._asked - 1}"
-        request = ElicitRequest(params=ElicitRequestFormParams(message=question, requested_schema=_ANSWER_SCHEMA))
+        request = ElicitRequest(params=ElicitRequestFormParams(message=question, requested_schema=ANSWER_SCHEMA))
         return InputRequiredResult(input_requests={key: request}, request_state=json.dumps(self.replayed))
 
     async def progress(self, message: str, done: float | None = None, total: float | None = None) -> None:

@@ -26,9 +26,10 @@ from registry.auth import Credentials
 from registry.feed import ChangeFeed
 from registry.intake import Intake
 from registry.liveness import LivenessMonitor, LivenessPolicy
-from registry.mcp_face import RegistryMCP, build_registry_mcp
+from registry.mcp_face import RegistryMCP, build_registry_mcp, gateway_http
 from registry.selection import Selector
 from registry.store import RegistryStore
+from registry.views import StoreView
 from tracing.propagation import ExtractTraceContext
 
 __all__ = ["RegistryService", "build_registry", "default_db_url", "serve_registry"]
@@ -66,7 +67,7 @@ class RegistryService:
         await self.feed.start()
         self.monitor.grace_from = time.time()  # the grace period runs from when the store is back
         self._tasks.append(asyncio.create_task(self.monitor.run()))
-        self._tasks.append(asyncio.create_task(self.mcp.follow(self.feed)))
+        self._tasks.append(asyncio.create_task(self.mcp.follow()))
         async with self.mcp.session_manager.run():
             try:
                 yield
@@ -75,6 +76,7 @@ class RegistryService:
                     task.cancel()
                 await self.feed.stop()
                 await self.http.aclose()
+                await self.mcp.bridge.http.aclose()
                 await self.store.close()
 
 
@@ -96,7 +98,7 @@ def build_registry(settings: MeshSettings, db_url: str | None = None) -> Registr
     intake = Intake(http, trusted, require_signed=require_signed)
     selector = Selector()
     api = RegistryAPI(store, service.feed, intake, credentials, selector)
-    service.mcp = build_registry_mcp(store, selector)
+    service.mcp = build_registry_mcp(StoreView(store, service.feed, selector), gateway_http(settings))
     mcp_app = service.mcp.streamable_http_app(
         streamable_http_path="/mcp",
         transport_security=transport_security_for(settings.host, settings.public_url),

@@ -11,6 +11,7 @@
     mesh up [--manifest MODULE:ATTR] [--only NAMES] [--registry-port N] [--no-table] [--db URL]
     mesh ask "text" [--task ID --context ID]  |  mesh inbox  |  mesh reply ESC-ID "text"
     mesh dlq [--redrive WORKFLOW_ID]  |  mesh workflow WORKFLOW_ID
+    mesh mcp [--registry URL]       (the whole mesh as one MCP server on stdio)
 
 The registry commands find the registry at ``--registry URL`` or ``MESH_REGISTRY_URL``.
 """
@@ -21,7 +22,14 @@ import argparse
 import logging
 import sys
 
-from agents.cli import agent_commands, coordination_commands, registry_commands, trace_commands, up_commands
+from agents.cli import (
+    agent_commands,
+    coordination_commands,
+    gateway_commands,
+    registry_commands,
+    trace_commands,
+    up_commands,
+)
 from agents.cli.agent_commands import load_agent
 from agents.cli.common import EXIT_FAILED, EXIT_USAGE, CliError, CommandFailed
 from agents.errors import describe_exception
@@ -38,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     trace_commands.add_parsers(sub)
     up_commands.add_parsers(sub)
     coordination_commands.add_parsers(sub)
+    gateway_commands.add_parsers(sub)
     return parser
 
 

@@ -54,7 +54,10 @@ async def test_tools_discover_and_resolve(registry, mode):
     archivist_id = await register(registry, archivist, 9703)
     async with Client(registry.base_url + "/mcp", mode=mode) as client:
         tools = {t.name: t for t in (await client.list_tools()).tools}
-        assert set(tools) == {"find_agents", "get_agent", "resolve"}
+        # the meta-tools, then every skill of every agent with a healthy instance (one set per agent name)
+        assert set(tools) == {"find_agents", "get_agent", "resolve", "ask_mesh", "concierge__book_table",
+                              "archivist__find_document"}
+        assert tools["concierge__book_table"].input_schema["required"] == ["guests", "time"]
         assert set(tools["find_agents"].input_schema["properties"]) == {"query", "skill", "tag", "include_unhealthy"}
         assert tools["get_agent"].input_schema["required"] == ["agent_id"]
         assert "healthy_instances" in json.dumps(tools["find_agents"].output_schema)
@@ -67,6 +70,7 @@ async def test_tools_discover_and_resolve(registry, mode):
         assert found["id"] == concierge_id and found["healthy_instances"] == 2 and found["skills"] == ["book_table"]
         assert found["url"] in ("http://127.0.0.1:9701", "http://127.0.0.1:9702")
         assert found["card_resource"] == card_uri(concierge_id) and found["verified"] is False
+        assert found["tools"] == ["concierge__book_table"]
         assert [a["id"] for a in by_skill.structured_content["agents"]] == [archivist_id]
         assert [a["id"] for a in by_tag.structured_content["agents"]] == [concierge_id]
         assert nothing.structured_content == {"agents": []} and not nothing.is_error
