@@ -18,7 +18,7 @@ from opentelemetry import trace
 from pydantic import BaseModel, ValidationError
 
 from agents.context import Artifact, InputNeeded, Reject, Reply, ToolContext
-from agents.definition import Agent, Skill
+from agents.definition import Agent, InvalidArguments, Skill
 from agents.errors import describe_exception
 from tracing import content_recording
 from tracing.conventions import record_error, tool_span
@@ -136,6 +136,8 @@ async def invoke(skill: Skill, arguments: Mapping[str, Any], ctx: ToolContext) -
 async def _call(skill: Skill, arguments: Mapping[str, Any], ctx: ToolContext) -> Any:
     try:
         return await skill.tool.run(dict(arguments), ctx)  # type: ignore[arg-type]
+    except InvalidArguments as exc:  # a schema skill's jsonschema check: already worded like ours
+        raise SkillCallError(str(exc)) from None
     except (ToolError, UnexpectedToolError) as exc:
         cause = exc.__cause__
         if isinstance(cause, ValidationError):

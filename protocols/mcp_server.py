@@ -171,7 +171,10 @@ def _artifacts_result(skill: Skill, emitted: list[Artifact], result: Any) -> Cal
     outcome = normalise_result(skill, result)
     if isinstance(outcome, Reply):
         return CallToolResult(content=[*_blocks(emitted), TextContent(type="text", text=outcome.text)])
-    return CallToolResult(content=_blocks([*emitted, *outcome]))
+    # Under an output schema the one structured artifact is the structured content clients check
+    data = [a.content for a in outcome if isinstance(a.content, dict)]
+    structured = data[0] if skill.output_schema is not None and len(data) == 1 else None
+    return CallToolResult(content=_blocks([*emitted, *outcome]), structured_content=structured)
 
 
 def _blocks(artifacts: list[Artifact]) -> list[Any]:

@@ -74,11 +74,15 @@ class AgentProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def command(self) -> list[str]:
+        """The ``mesh`` arguments that run this agent (subclasses run other commands, e.g. ``mesh adopt``)."""
+        return ["serve", self.target, "--port", str(self.port)]
+
     def start(self, timeout: float = 30) -> AgentProcess:
         self.home.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "agents.cli", "serve", self.target, "--port", str(self.port)],
+                [sys.executable, "-m", "agents.cli", *self.command()],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,

@@ -1,6 +1,7 @@
 """The ``mesh`` command line.
 
     mesh serve MODULE:ATTR [--host H] [--port N] [--stdio]
+    mesh adopt [--name N] [--port N] -- COMMAND ARGS...  |  mesh adopt URL [--header "K: V"]...
     mesh card URL [--json]
     mesh send URL "text" [--data JSON] [--stream] [--task ID --context ID] [--json]
     mesh registry [--host H] [--port N] [--db URL]
@@ -30,6 +31,7 @@ from agents.cli import (
     trace_commands,
     up_commands,
 )
+from agents.cli import adopt_commands
 from agents.cli.agent_commands import load_agent
 from agents.cli.common import EXIT_FAILED, EXIT_USAGE, CliError, CommandFailed
 from agents.errors import describe_exception
@@ -42,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mesh", description="agent-mesh: A2A + MCP agents that work as one team")
     sub = parser.add_subparsers(dest="command", required=True)
     agent_commands.add_parsers(sub)
+    adopt_commands.add_parsers(sub)
     registry_commands.add_parsers(sub)
     trace_commands.add_parsers(sub)
     up_commands.add_parsers(sub)
