@@ -1,16 +1,21 @@
 """A2A agent cards: built from an agent definition, and validated field by field.
 
+A2A 0.3 cards (a foreign agent not yet on 1.0) are read too, through the SDK's compatibility
+mapping: the result is a 1.0 ``AgentCard`` whose interfaces say ``protocolVersion`` 0.3.
+
 Validation reports every problem with the JSON path of the field that is wrong, so a registry or
 ``mesh card`` can say exactly what to fix.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from a2a.client.card_resolver import parse_agent_card
 from a2a.types import AgentCapabilities, AgentCard, AgentInterface, AgentProvider, AgentSkill
 from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 
@@ -25,6 +30,7 @@ __all__ = [
     "build_card",
     "card_json",
     "card_to_dict",
+    "is_legacy_card",
     "parse_card",
     "validate_card",
 ]
@@ -143,7 +149,7 @@ def validate_card(card: Any) -> list[CardProblem]:
     problems: list[CardProblem] = []
     for key in ("name", "description", "version"):
         _require_text(card, key, "$", problems)
-    legacy = "supportedInterfaces" not in card and "url" in card
+    legacy = is_legacy_card(card)
     if legacy:  # A2A 0.3: one url plus a preferred transport
         _require_url(card.get("url"), "$.url", problems)
         _require_text(card, "protocolVersion", "$", problems)
@@ -170,16 +176,38 @@ def validate_card(card: Any) -> list[CardProblem]:
         for key in ("id", "name", "description"):
             _require_text(skill, key, where, problems)
         _require_list(skill, "tags", where, problems, non_empty=False)
-    if not problems and not legacy:
+    if not problems:
         try:
-            ParseDict(card, AgentCard(), ignore_unknown_fields=False)
+            _to_card(card)
         except ParseError as exc:
             problems.append(CardProblem("$", str(exc)))
     return problems
 
 
+# Top-level fields of a 0.3 card; a "transitional" card (e.g. the A2A JS SDK 1.x serving 0.3
+# clients) has some of them next to supportedInterfaces.
+_LEGACY_FIELDS = frozenset({"url", "preferredTransport", "protocolVersion", "additionalInterfaces",
+                            "supportsAuthenticatedExtendedCard"})
+
+
+def is_legacy_card(card: dict[str, Any]) -> bool:
+    """An A2A 0.3 card: one top-level ``url`` (plus ``preferredTransport``), no ``supportedInterfaces``."""
+    return "supportedInterfaces" not in card and "url" in card
+
+
+def _to_card(data: dict[str, Any]) -> AgentCard:
+    if _LEGACY_FIELDS.intersection(data):
+        # The SDK's own 0.3 → 1.0 mapping: url/preferredTransport/additionalInterfaces become
+        # supportedInterfaces with the card's protocolVersion (kept when the card lists its own),
+        # legacy security fields move, other 0.3-only fields are ignored. It edits what it is given.
+        return parse_agent_card(copy.deepcopy(data))
+    return ParseDict(data, AgentCard(), ignore_unknown_fields=False)
+
+
 def parse_card(raw: str | bytes | dict[str, Any]) -> AgentCard:
-    """Parse and validate a 1.0 card; raises :class:`InvalidCard` naming every wrong field."""
+    """Parse and validate a card (A2A 1.0, or 0.3 mapped to 1.0 with its interfaces marked
+    ``protocolVersion`` 0.3, so the SDK client talks 0.3 to them); raises :class:`InvalidCard`
+    naming every wrong field."""
     if isinstance(raw, (str, bytes)):
         try:
             data = json.loads(raw)
@@ -190,6 +218,4 @@ def parse_card(raw: str | bytes | dict[str, Any]) -> AgentCard:
     problems = validate_card(data)
     if problems:
         raise InvalidCard(problems)
-    if "supportedInterfaces" not in data:
-        raise InvalidCard([CardProblem("$.supportedInterfaces", "an A2A 0.3 card; this client speaks 1.0")])
-    return ParseDict(data, AgentCard(), ignore_unknown_fields=False)
+    return _to_card(data)
