@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from a2a.client import ClientConfig, ClientFactory
+from a2a.compat.v0_3.versions import is_legacy_version
 from a2a.helpers import new_data_part, new_text_part
 from a2a.types import AgentCard, CancelTaskRequest, GetTaskRequest, Message, Role, SendMessageRequest
 from a2a.utils.errors import JSON_RPC_ERROR_CODE_MAP, A2AError, InternalError, InvalidAgentResponseError
@@ -97,17 +98,55 @@ class A2AConnection:
         return cls(card=parse_card(data), http=http, **options)
 
     def _client(self) -> Any:
+        """The SDK client; it picks the transport per interface version (0.3 interfaces: its 0.3 ones)."""
         config = ClientConfig(
             httpx_client=self.http,
             streaming=self.streaming,
             supported_protocol_bindings=list(self.bindings),
             use_client_preference=True,
         )
-        return ClientFactory(config).create(self.card)
+        try:
+            return ClientFactory(config).create(self.card)
+        except ValueError:
+            offered = ", ".join(f"{i.protocol_binding} {i.protocol_version or '?'} at {i.url}"
+                                for i in self.card.supported_interfaces) or "none"
+            raise ValueError(f"agent {self.card.name!r} has no interface this client speaks "
+                             f"({'/'.join(self.bindings)}); it offers: {offered}") from None
+
+    def _lean_url(self) -> str | None:
+        """The URL of a 1.0 JSON-RPC interface, if the card has one: there plain POSTs do (``call``,
+        ``get_task``); every other interface (0.3, HTTP+JSON only, streaming) goes through the SDK client."""
+        if self.streaming or "JSONRPC" not in self.bindings:
+            return None
+        return next((i.url for i in self.card.supported_interfaces
+                     if i.protocol_binding == "JSONRPC" and not is_legacy_version(i.protocol_version)), None)
+
+    async def _post_jsonrpc(self, url: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One 1.0 JSON-RPC request; its ``result``, or the SDK's exception for its error."""
+        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+        response = await self.http.post(url, json=body, headers=_JSONRPC_HEADERS)
+        if response.status_code != 200:
+            response.raise_for_status()
+        try:
+            answer = response.json()
+        except ValueError:
+            raise InvalidAgentResponseError(
+                f"{self.card.name} at {url} answered {method} with something other than JSON "
+                f"({response.headers.get('content-type') or 'no content type'}): {response.text[:120]!r}") from None
+        if isinstance(answer, dict) and "error" in answer:
+            raise _jsonrpc_error(answer["error"])
+        result = answer.get("result") if isinstance(answer, dict) else None
+        if not isinstance(result, dict):
+            raise InvalidAgentResponseError(
+                f"{self.card.name} at {url} answered {method} without a JSON-RPC result: {response.text[:120]!r}")
+        return result
 
     async def get_task(self, task_id: str) -> dict[str, Any]:
         """The task as the agent has it now, in the JSON form ``send`` yields (``{"task": ...}``)."""
         _propagate_from(self.http)
+        url = self._lean_url()
+        if url is not None:
+            return {"task": await self._post_jsonrpc(url, "GetTask", {"id": task_id})}
         client = self._client()
         try:
             return {"task": MessageToDict(await client.get_task(GetTaskRequest(id=task_id)))}
@@ -126,13 +165,16 @@ class A2AConnection:
     async def call(self, message: Message) -> dict[str, Any]:
         """One blocking ``SendMessage``; the response (``{"task": ...}`` or ``{"message": ...}``) as JSON.
 
-        The lean path for agents with a JSON-RPC interface: one POST on the caller's httpx client,
-        no SDK client and no protobuf round trip of the answer (a coordinator makes many such calls).
-        Errors are what the SDK client raises: ``httpx.HTTPStatusError`` for HTTP failures, the
-        SDK's ``A2AError`` subclass of the JSON-RPC error code. Traced like ``send``.
+        The lean path for agents with a 1.0 JSON-RPC interface: one POST on the caller's httpx
+        client, no SDK client and no protobuf round trip of the answer (a coordinator makes many
+        such calls). Other agents (A2A 0.3, HTTP+JSON only) go through the SDK client and its
+        transports, which convert 0.3 answers to 1.0. Errors are what the SDK client raises:
+        ``httpx.HTTPStatusError`` for HTTP failures, the SDK's ``A2AError`` subclass of the
+        JSON-RPC error code, ``InvalidAgentResponseError`` for an answer that is not JSON-RPC.
+        Traced like ``send``.
         """
-        url = next((i.url for i in self.card.supported_interfaces if i.protocol_binding == "JSONRPC"), None)
-        if url is None or self.streaming:
+        url = self._lean_url()
+        if url is None:
             last: dict[str, Any] = {}
             async for event in self.send(message):
                 last = event
@@ -142,14 +184,10 @@ class A2AConnection:
         result: dict[str, Any] = {}
         try:
             with trace.use_span(call_span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
-                body = {"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {"message": MessageToDict(message)}}
-                response = await self.http.post(url, json=body, headers=_JSONRPC_HEADERS)
-                if response.status_code != 200:
-                    response.raise_for_status()
-                answer = response.json()
-                if "error" in answer:
-                    raise _jsonrpc_error(answer["error"])
-                result = answer["result"]
+                result = await self._post_jsonrpc(url, "SendMessage", {"message": MessageToDict(message)})
+                if not ({"task", "message"} & result.keys()):
+                    raise InvalidAgentResponseError(
+                        f"{self.card.name} answered SendMessage with neither a task nor a message: {sorted(result)}")
             return result
         except BaseException as error:
             for span in (call_span, agent_span):
