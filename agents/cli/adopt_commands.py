@@ -31,7 +31,7 @@ def _target(args: argparse.Namespace) -> Any:
 
     from protocols.mcp_upstream import HttpTarget
 
-    command: list[str] = args.command
+    command: list[str] = args.upstream
     if not command:
         raise CliError("give the server's URL, or its command after --: mesh adopt -- COMMAND ARGS...")
     if len(command) == 1 and command[0].startswith(("http://", "https://")):
@@ -77,7 +77,7 @@ def _cmd_adopt(args: argparse.Namespace) -> int:
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     adopt = sub.add_parser("adopt", help="serve an MCP server (a command or a URL) as an A2A agent of the mesh")
-    adopt.add_argument("command", nargs="*", metavar="URL | -- COMMAND ARGS",
+    adopt.add_argument("upstream", nargs="*", metavar="URL | -- COMMAND ARGS",
                        help="the server's streamable HTTP URL, or (after --) the command that runs it on stdio")
     adopt.add_argument("--name", default=None, help="agent name (default: the server's serverInfo name)")
     adopt.add_argument("--host", default=None, help="bind address (default MESH_HOST or 127.0.0.1)")
