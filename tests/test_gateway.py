@@ -31,7 +31,9 @@ def mesh(tmp_path_factory):
     mesh.start_registry()
     try:
         mesh.start("warehouse", "tests.gateway_agents:warehouse")
-        asyncio.run(mesh.wait_healthy("warehouse"))
+        mesh.start("shop", "tests.coordination.mesh_agents:shop")
+        mesh.start("coordinator", "tests.coordination.coordinator_under_test:agent")
+        asyncio.run(mesh.wait_healthy("warehouse", "shop", "coordinator"))
         yield mesh
     finally:
         mesh.stop()
@@ -125,6 +127,15 @@ async def test_cancelling_the_call_cancels_the_task(mesh, mcp_url):
         tasks = (await http.get("/a2a/tasks")).json()["tasks"]
     audits = [t for t in tasks if "full_audit" in str(t.get("history", ""))]
     assert audits and {t["status"]["state"] for t in audits} == {"TASK_STATE_CANCELED"}
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_ask_mesh_hands_the_request_to_the_coordinator(mcp_url, mode):
+    async with Client(mcp_url, mode=mode) as client:
+        assert "coordinator__run_plan" in {t.name for t in (await client.list_tools()).tools}
+        result = await client.call_tool("ask_mesh", {"request": "When does the shop open on Saturday?"})
+    assert not result.is_error, result
+    assert "9:00 to 18:00" in result.content[0].text  # the coordinator found the shop agent in the registry
 
 
 async def _wait_for(predicate, timeout: float = 15) -> None:
