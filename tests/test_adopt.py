@@ -14,6 +14,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from protocols.mesh_extensions import skill_schemas
+from tracing.span_store import SpanStore
 from tests.coordination.support import Mesh, artifact, message, send, state, status_text
 from tests.nodejs import NODE_DIR, require_node
 from tests.support import ROOT, AgentProcess
@@ -170,7 +171,9 @@ async def test_the_adopted_agents_own_mcp_face_asks_its_client_in_place(fixture_
         tools = {t.name: t for t in (await client.list_tools()).tools}
         assert tools["order"].input_schema["required"] == ["item"] and tools["order"].title == "Order stationery"
         result = await client.call_tool("order", {"item": "clips"})
+        invalid = await client.call_tool("order", {"item": 5})
     assert asked == ["How many clips?"]
+    assert invalid.is_error and invalid.content[0].text == "invalid arguments for skill 'order': item: 5 is not of type 'string'"
     assert not result.is_error and result.structured_content == {"result": "ordered 3 clips"}
 
 
@@ -221,6 +224,16 @@ async def test_adopting_a_url_maps_calls_questions_and_errors_of_an_http_mcp_ser
         assert state(failed) == "failed" and status_text(failed) == upstream_error
         assert "c-7 is over quota" in upstream_error
 
+    # the call to the upstream is part of the A2A request's trace (the stops above flushed both processes' spans)
+    store = SpanStore(tmp_path / "traces.db")
+    [executed] = [s for t in store.recent(50) for s in store.trace(t.trace_id)
+                  if s.name == "invoke_agent bench" and s.attributes.get("a2a.task.id") == added["id"]]
+    spans = store.trace(executed.trace_id)
+    [client_call] = [s for s in spans if s.name == "tools/call add" and s.kind == "CLIENT"]
+    [server_call] = [s for s in spans if s.name == "tools/call add" and s.kind == "SERVER"]
+    assert (client_call.service, server_call.service) == ("bench", "testbench")
+    assert server_call.parent_id == client_call.span_id  # the trace context went in the request's _meta
+
 
 def test_an_upstream_that_cannot_start_is_one_clear_line_and_a_failed_exit(tmp_path):
     for upstream in (["--", str(tmp_path / "no-such-server")], ["http://127.0.0.1:9/mcp"]):
@@ -235,3 +248,39 @@ def test_an_upstream_that_cannot_start_is_one_clear_line_and_a_failed_exit(tmp_p
                            timeout=60)
     assert usage.returncode == 2 and "give the server's URL, or its command after --" in usage.stderr
 
+
+
+# --- the pieces, without processes ---------------------------------------------------------------------------
+
+
+def test_tool_names_become_skill_ids_and_tags():
+    from mcp_types import Tool, ToolAnnotations
+
+    from agents.adopted import skill_id_for, tags_for
+
+    assert skill_id_for("search_nodes", set()) == "search_nodes"
+    assert skill_id_for("files/read file", set()) == "files_read_file"
+    assert skill_id_for("files/read file", {"files_read_file"}) == "files_read_file_2"
+    assert len(skill_id_for("x" * 100, set())) == 64
+    tool = Tool(name="readGraphNodes", input_schema={"type": "object"},
+                annotations=ToolAnnotations(read_only_hint=True, destructive_hint=False))
+    assert tags_for(tool) == ["read", "graph", "nodes", "read-only"]
+
+
+def test_schema_skills_refuse_schemas_they_cannot_check():
+    from agents import Agent
+
+    async def handler(arguments, ctx):
+        return arguments
+
+    agent = Agent("schemas", "Schema skills")
+    with pytest.raises(ValueError, match="skill 'broken': the input schema is not a valid JSON Schema"):
+        agent.add_schema_skill("broken", handler, input_schema={"type": "object", "properties": 3}, description="x")
+    with pytest.raises(ValueError, match="must describe an object"):
+        agent.add_schema_skill("listy", handler, input_schema={"type": "array"}, description="x")
+    with pytest.raises(ValueError, match="must match"):
+        agent.add_schema_skill("bad id", handler, input_schema={"type": "object"}, description="x")
+    skill = agent.add_schema_skill("ok", handler, input_schema={"type": "object", "required": ["q"]},
+                                   output_schema={"type": "object"}, description="Fine.")
+    assert skill.input_schema == {"type": "object", "required": ["q"]} and skill.output_schema == {"type": "object"}
+    assert skill.required_arguments == ["q"]
