@@ -2,6 +2,10 @@
 
 The coordinator treats every agent the same way through this: a task's state, the value of its
 artifacts (a single data part becomes that value; text parts become text) and its status message.
+Foreign agents' answers read the same: A2A 0.3 answers arrive already converted to 1.0 by the
+SDK's 0.3 transports (``kind`` dropped, ``input-required`` → ``TASK_STATE_INPUT_REQUIRED``, 0.3
+``unknown`` → no state), and an agent that puts its result in the status message rather than in
+an artifact (common with 0.3 agents) still gives that data as the output.
 """
 
 from __future__ import annotations
@@ -57,10 +61,13 @@ def outcome_of(event: dict[str, Any]) -> CallOutcome:
                            restore_ints(message.get("metadata") or {}))
     task = event.get("task") or event.get("statusUpdate") or {}
     status = task.get("status", {})
-    status_text = _parts_value(status.get("message", {}).get("parts", []))[1]
+    status_parts = status.get("message", {}).get("parts", [])
+    status_value, status_text = _parts_value(status_parts)
     outputs = [_parts_value(a.get("parts", [])) for a in task.get("artifacts", [])]
     values = [v for v, _ in outputs if v is not None]
     output = values[0] if len(values) == 1 else (values or None)
+    if output is None and any("data" in p for p in status_parts):
+        output = status_value
     texts = [t for _, t in outputs if t]
     return CallOutcome(
         _state(status.get("state")),

@@ -78,15 +78,25 @@ async def _card(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(card, indent=2))
     else:
-        _print_card(card)
+        _print_card(card, interfaces=None if problems else _interfaces(card))
     for problem in problems:
         print(f"invalid: {problem}", file=sys.stderr)
     return EXIT_FAILED if problems else EXIT_OK
 
 
-def _print_card(card: dict[str, Any]) -> None:
-    print(f"{card.get('name')} {card.get('version')} — {card.get('description')}")
-    for interface in card.get("supportedInterfaces", []):
+def _interfaces(card: dict[str, Any]) -> list[dict[str, Any]]:
+    """The interfaces of a valid card as a client reads them (a 0.3 card's url and additionalInterfaces too)."""
+    from protocols.cards import card_to_dict, parse_card
+
+    return card_to_dict(parse_card(card)).get("supportedInterfaces", [])
+
+
+def _print_card(card: dict[str, Any], interfaces: list[dict[str, Any]] | None = None) -> None:
+    from protocols.cards import is_legacy_card
+
+    legacy = " (an A2A 0.3 card)" if is_legacy_card(card) else ""
+    print(f"{card.get('name')} {card.get('version')} — {card.get('description')}{legacy}")
+    for interface in card.get("supportedInterfaces", []) if interfaces is None else interfaces:
         print(f"  {interface.get('protocolBinding', '?'):<10} {interface.get('protocolVersion', '?'):<5} {interface.get('url')}")
     caps = card.get("capabilities", {})
     print("  capabilities: " + (", ".join(k for k, v in caps.items() if v is True) or "none"))

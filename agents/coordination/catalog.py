@@ -1,7 +1,8 @@
 """What the coordinator knows of the mesh: agents, their skills with argument schemas, their instances.
 
 Built from registry records (``registry.models.AgentRecord``); the schemas come from our
-skill-schemas card extension, so foreign agents simply have none (they are sent text).
+skill-schemas card extension. An agent whose card lacks it is *foreign* (another vendor's, or
+A2A 0.3): it is sent text and plain data, never our ``{skill, arguments}`` call.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from protocols.mesh_extensions import NEGOTIATION, declared_extensions, skill_schemas
+from protocols.mesh_extensions import NEGOTIATION, SKILL_SCHEMAS, declared_extensions, skill_schemas
 from protocols.registry_client import RegistryError
 from registry.models import AgentRecord
 
@@ -46,6 +47,7 @@ class AgentInfo:
     skills: dict[str, SkillInfo]
     urls: tuple[str, ...]
     negotiates: bool = False
+    foreign: bool = False  # no skill-schemas extension on the card: not on our runtime
     score: float | None = None  # the registry's text-search rank, when found by text
     in_flight: dict[str, int] = field(default_factory=dict)
 
@@ -56,6 +58,7 @@ class AgentInfo:
             s.id: SkillInfo(s.id, s.name, s.description, tuple(s.tags), schemas.get(s.id)) for s in record.skills
         }
         healthy = record.healthy
+        extensions = declared_extensions(record.card)
         return cls(
             id=record.id,
             name=record.name,
@@ -63,7 +66,8 @@ class AgentInfo:
             card=record.card,
             skills=skills,
             urls=tuple(i.url for i in healthy),
-            negotiates=NEGOTIATION in declared_extensions(record.card),
+            negotiates=NEGOTIATION in extensions,
+            foreign=SKILL_SCHEMAS not in extensions,
             score=record.score,
             in_flight={i.url: i.in_flight for i in healthy},
         )

@@ -1,5 +1,8 @@
 """Who performs a step and how it is sent: candidates, fail-over, retries, circuit breakers.
 
+Our agents get a ``{skill, arguments}`` data part; foreign agents (no skill schemas on their card)
+get words and plain data (``_content``).
+
 A step names an agent, or a capability searched in the registry (optionally awarded by contract
 net). Every healthy instance of every candidate is a target, least busy first; a target whose
 circuit is open is skipped, transient errors are retried with backoff, and a target that fails
@@ -15,6 +18,7 @@ from typing import Any
 
 from agents.coordination.calls import HOPS_KEY, STEP_KEY, WORKFLOW_KEY, AgentCaller
 from agents.coordination.catalog import AgentInfo, Directory
+from agents.coordination.handoff import step_text
 from agents.coordination.models import Step, StepResult, StepStatus, WorkflowRecord
 from agents.coordination.resilience import Breakers, CallFailed, RetryPolicy, call_with_retries
 from agents.settings import MeshSettings
@@ -85,8 +89,7 @@ class StepDispatcher:
             if not self.breakers.available(target.url):
                 problems.append(f"{target.url}: circuit open")
                 continue
-            data = {"skill": target.skill, "arguments": arguments} if target.skill else None
-            text = None if data else str(record.facts.get("request", record.request))
+            text, data = _content(step, target, arguments, record)
             # Retries repeat the same id (the agent runs it once); the next target gets its own, so a
             # replica sharing the first one's store does not answer with the first one's failed task.
             sent_id = message_id if i == 0 else f"{message_id}.{i}"
@@ -156,6 +159,17 @@ class StepDispatcher:
             task_id=outcome.task_id, context_id=outcome.context_id,
             error=None if status is not StepStatus.FAILED else (outcome.text or f"task {outcome.state}"),
         )
+
+
+def _content(step: Step, target: Target, arguments: dict[str, Any], record: WorkflowRecord) -> tuple[str | None, Any]:
+    """(text, data) of the message for ``target``. Our agents get ``{skill, arguments}`` (or the
+    words, when no skill is named); a foreign agent knows nothing of that envelope: it gets the
+    words and, when there are any, the arguments as a plain data part."""
+    if target.agent.foreign:
+        return step_text(step, arguments, record), (arguments or None)
+    if target.skill:
+        return None, {"skill": target.skill, "arguments": arguments}
+    return step_text(step, arguments, record), None
 
 
 def _number(value: Any) -> float | None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from agents.coordination.models import Plan, Step, StepResult, StepStatus, WorkflowRecord
 
-__all__ = ["arguments_for", "known_facts", "memorable", "render_answer", "summary", "upstream"]
+__all__ = ["arguments_for", "known_facts", "memorable", "render_answer", "step_text", "summary", "upstream"]
 
 # Keys that describe a step's own result rather than the customer: not carried between requests.
 _NOT_MEMORABLE = frozenset({"confidence", "question", "intent", "playbook", "flagged", "reasons", "status", "note",
@@ -102,11 +102,24 @@ class _Lenient(dict):  # a missing key renders as nothing rather than failing th
         return ""
 
 
+def _render(template: str, values: dict[str, Any]) -> str:
+    return string.Formatter().vformat(template, (), _Lenient(values))
+
+
+def step_text(step: Step, arguments: dict[str, Any], record: WorkflowRecord) -> str:
+    """The words sent to an agent that is given text: the step's ``text`` template over the facts of
+    the steps it depends on and its arguments (these win), else the request (as the customer refined it)."""
+    if step.text is None:
+        return str(record.facts.get("request", record.request))
+    facts = known_facts(record, {}, upstream(record.plan, step)) if record.plan is not None else {}
+    return _render(step.text, {**facts, **arguments})
+
+
 def render_answer(record: WorkflowRecord, memory: dict[str, Any]) -> str:
     """The reply to the customer: the plan's template over every fact, else the last step's words."""
     plan = record.plan
     if plan is not None and plan.answer:
-        return string.Formatter().vformat(plan.answer, (), _Lenient(known_facts(record, memory)))
+        return _render(plan.answer, known_facts(record, memory))
     finished = [record.steps[s.id] for s in (plan.steps if plan else []) if s.id in record.steps]
     for result in reversed(finished):
         if result.status is StepStatus.COMPLETED:

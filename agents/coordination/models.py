@@ -48,7 +48,9 @@ class Step(BaseModel):
     Arguments come from, in order of precedence: ``arguments`` (literal values), ``inputs``
     (argument → ``"steps.<id>.<key>"``, ``"session.<key>"``, ``"customer.<key>"`` or ``"request"``)
     and, for the skill's remaining declared arguments, the facts of the steps it depends on, then
-    session and long-term memory. An agent receives only the arguments its skill declares.
+    session and long-term memory. An agent receives only the arguments its skill declares; a
+    foreign agent (its card has no skill schemas) receives ``text`` and the literal and mapped
+    arguments as a plain data part, never our ``{skill, arguments}`` call (docs/foreign-agents.md).
     """
 
     id: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
@@ -56,6 +58,13 @@ class Step(BaseModel):
     skill: str | None = Field(default=None, description="Skill id; none: the request text is sent.")
     capability: str | None = Field(
         default=None, description="Free text: candidates come from the registry's search (with negotiate: bids)."
+    )
+    text: str | None = Field(
+        default=None,
+        description="Words for agents that are sent text: foreign agents (no skill schemas on their card; they "
+        "also get the arguments as a data part) and ours when no skill is named. A template over the step's "
+        "arguments and the facts of the steps it depends on, e.g. 'Quote {amount} {currency} in EUR'. "
+        "None: the request.",
     )
     arguments: dict[str, Any] = Field(default_factory=dict)
     inputs: dict[str, str] = Field(default_factory=dict)
