@@ -97,6 +97,21 @@ class MeshSettings(BaseModel):
     llm_api_key: str | None = Field(default=None)
     llm_timeout_seconds: float = Field(default=20.0, gt=0)
 
+    # -- limits and audit (protocols/rate_limit.py, agents/audit.py; docs/audit-and-limits.md) --
+    rate_limit_per_caller: float | None = Field(
+        default=None, gt=0, description="Requests per second one caller may make to a service; unset: no limit.")
+    rate_limit_burst: int | None = Field(
+        default=None, ge=1, description="Requests a caller may send at once after a pause; default twice the rate.")
+    rate_limit_per_agent: float | None = Field(
+        default=None, gt=0, description="Requests per second an agent accepts from all callers together.")
+    quota_per_caller: int | None = Field(
+        default=None, ge=1, description="Calls one caller may make per quota window; unset: no quota.")
+    quota_window_seconds: float = Field(default=3600.0, gt=0, description="Length of the quota window.")
+    audit: bool | None = Field(
+        default=None, description="Record every call in the audit log; unset: on when authentication is required.")
+    audit_db: str | None = Field(
+        default=None, description="Audit log URL (sqlite:///... or postgresql://...); default: $MESH_HOME/audit/audit.db.")
+
     @field_validator("public_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
