@@ -13,6 +13,7 @@ from typing import Any
 
 from agents.context import ToolContext
 from agents.definition import Agent, Skill
+from agents.policy import current_gate
 from agents.runtime import SkillCallError, invoke
 
 __all__ = ["handle_text", "keywords", "rank_skills"]
@@ -55,7 +56,10 @@ def rank_skills(agent: Agent, text: str) -> list[tuple[float, Skill]]:
     """Skills scored against ``text``, best first; only skills with a positive score."""
     words = _words(text)
     ranked = []
+    gate = current_gate.get()
     for skill in agent.skills.values():
+        if gate is not None and gate.refusal(skill.id) is not None:
+            continue  # a caller is only ever routed to skills it may call
         fields = _skill_fields(skill)
         score = sum(weight * len(words & fields[name]) for name, weight in _FIELD_WEIGHTS)
         if score > 0:

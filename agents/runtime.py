@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from agents.context import Artifact, InputNeeded, Reject, Reply, ToolContext
 from agents.definition import Agent, InvalidArguments, Skill
 from agents.errors import describe_exception
+from agents.policy import current_gate
 from tracing import content_recording
 from tracing.conventions import record_error, tool_span
 from tracing.metrics import skill_metrics
@@ -94,6 +95,12 @@ async def invoke(skill: Skill, arguments: Mapping[str, Any], ctx: ToolContext) -
         raise SkillCallError(f"arguments for skill {skill.id!r} must be an object, got {type(arguments).__name__}")
     if ctx.skill is not skill:
         ctx.skill = skill
+    gate = current_gate.get()
+    if gate is not None:
+        refusal = gate.refusal(skill.id)
+        if refusal is not None:
+            gate.record(skill.id, "denied", refusal, 403)
+            raise Reject(f"not authorized: {refusal}")
     labels = {"gen_ai.agent.name": ctx.agent.name, "gen_ai.tool.name": skill.id, "mesh.protocol": ctx.protocol}
     # On MCP the mcp SDK's own `tools/call {tool}` SERVER span already is the tool's execution span
     # (gen_ai.operation.name=execute_tool, error.type on isError): a second one would double the cost.
@@ -113,18 +120,26 @@ async def invoke(skill: Skill, arguments: Mapping[str, Any], ctx: ToolContext) -
             if content_recording():
                 content_span.set_attribute("gen_ai.tool.call.result", redacted_json(result if _jsonable(result) else repr(result)))
         completed = True
+        if gate is not None:
+            gate.record(skill.id, "completed")
         return result
     except InputNeeded:
         span.add_event("input-required")
+        if gate is not None:
+            gate.record(skill.id, "allowed", "waiting for input")
         raise
     except Reject as rejection:
         span.set_attribute("mesh.outcome", "rejected")
         span.add_event("rejected", {"reason": rejection.reason[:300]})
+        if gate is not None:
+            gate.record(skill.id, "rejected")
         raise
     except BaseException as error:
         error_type = "invalid_arguments" if isinstance(error, SkillCallError) else (
             "tool_error" if isinstance(error, ToolError) else type(error).__name__)
         record_error(span, error if isinstance(error, ToolError) else describe_exception(error), error_type)
+        if gate is not None:  # the kind of failure only: messages may quote the caller's data
+            gate.record(skill.id, "failed", error_type)
         raise
     finally:
         seconds = time.perf_counter() - started

@@ -73,6 +73,31 @@ class MeshSettings(BaseModel):
         default=300.0, gt=0, description="A call through the gateway fails when its agent sends nothing for this long."
     )
 
+    # -- authentication and authorization (see docs/security.md) ------------------------------
+    auth_mode: Literal["off", "required"] = Field(
+        default="off", description="required: every A2A and MCP call needs a valid credential (cards and probes stay open)."
+    )
+    auth_jwt_secret: str | None = Field(default=None, description="HS256 secret that JWTs are verified (and, with "
+                                                                  "auth_delegate, delegated tokens signed) with.")
+    auth_jwt_public_key: str | None = Field(default=None, description="PEM file of the key verifying RS/ES/PS/EdDSA JWTs.")
+    auth_jwt_audience: str | None = Field(
+        default=None, description="An audience accepted besides the service's own name (e.g. the mesh's name)."
+    )
+    auth_jwt_issuer: str | None = Field(default=None, description="Required issuer of JWTs; also put on delegated tokens.")
+    auth_api_keys: str | None = Field(default=None, description="TOML file of API keys: [keys.<name>] sha256 = ...")
+    policy: str | None = Field(default=None, description="TOML policy file: which callers hold which scopes.")
+    auth_token: str | None = Field(
+        default=None, description="This service's own credential for outbound calls: env:NAME, file:/path or the token."
+    )
+    auth_credentials: str | None = Field(
+        default=None, description="TOML file of credentials per target URL prefix: [targets.\"http://…\"] bearer/api_key."
+    )
+    auth_delegate: bool = Field(
+        default=False, description="Act for the caller: outbound calls carry a delegated token (sub = the caller)."
+    )
+    auth_signing_key: str | None = Field(default=None, description="PEM private key signing delegated tokens.")
+    auth_signing_algorithm: str = Field(default="RS256")
+
     # -- coordination ------------------------------------------------------------------------
     coordinator_url: str | None = Field(
         default=None, description="Coordinator for mesh ask/inbox/reply/dlq; default: found in the registry."

@@ -16,7 +16,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from a2a.client.card_resolver import parse_agent_card
-from a2a.types import AgentCapabilities, AgentCard, AgentInterface, AgentProvider, AgentSkill
+from a2a.types import (
+    AgentCapabilities,
+    AgentCard,
+    AgentInterface,
+    AgentProvider,
+    AgentSkill,
+    APIKeySecurityScheme,
+    HTTPAuthSecurityScheme,
+)
 from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 
 from agents.definition import Agent
@@ -41,8 +49,12 @@ REST_PATH = "/a2a"
 DEFAULT_MODES = ["text/plain", "application/json"]
 
 
-def build_card(agent: Agent, base_url: str) -> AgentCard:
-    """The card of ``agent`` served at ``base_url``: JSON-RPC at ``/``, HTTP+JSON at ``/a2a``."""
+def build_card(agent: Agent, base_url: str, *, secured: bool = False) -> AgentCard:
+    """The card of ``agent`` served at ``base_url``: JSON-RPC at ``/``, HTTP+JSON at ``/a2a``.
+
+    ``secured``: calls need a bearer JWT or an API key, and each skill the scope ``<agent>:<skill>``
+    (what ``protocols.guard`` enforces); the card says so, and says nothing when nothing is required.
+    """
     base = base_url.rstrip("/")
     skills = [
         AgentSkill(
@@ -78,11 +90,28 @@ def build_card(agent: Agent, base_url: str) -> AgentCard:
         default_output_modes=DEFAULT_MODES,
         skills=skills,
     )
+    if secured:
+        _declare_security(card)
     if agent.provider is not None:
         card.provider.CopyFrom(AgentProvider(organization=agent.provider.organization, url=agent.provider.url))
     if agent.documentation_url:
         card.documentation_url = agent.documentation_url
     return card
+
+
+BEARER_SCHEME, API_KEY_SCHEME = "bearer", "apiKey"
+
+
+def _declare_security(card: AgentCard) -> None:
+    card.security_schemes[BEARER_SCHEME].http_auth_security_scheme.CopyFrom(HTTPAuthSecurityScheme(
+        scheme="Bearer", bearer_format="JWT", description="A JWT for this agent (aud = its name), signed by the mesh"))
+    card.security_schemes[API_KEY_SCHEME].api_key_security_scheme.CopyFrom(APIKeySecurityScheme(
+        location="header", name="X-API-Key", description="An API key issued for this mesh"))
+    for scheme in (BEARER_SCHEME, API_KEY_SCHEME):  # either one will do
+        card.security_requirements.add().schemes[scheme].list.extend([])
+    for skill in card.skills:
+        for scheme in (BEARER_SCHEME, API_KEY_SCHEME):
+            skill.security_requirements.add().schemes[scheme].list.append(f"{card.name}:{skill.id}")
 
 
 def card_to_dict(card: AgentCard) -> dict[str, Any]:

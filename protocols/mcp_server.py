@@ -13,6 +13,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mcp.server import MCPServer
+from mcp.server.auth.provider import TokenVerifier
+from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools.base import Tool
 from mcp.server.transport_security import TransportSecuritySettings
@@ -211,13 +213,20 @@ def transport_security_for(bind_host: str, public_url: str | None) -> TransportS
     return TransportSecuritySettings(allowed_hosts=hosts, allowed_origins=origins)
 
 
-def build_mcp_server(agent: Agent, card_json: str) -> MCPServer:
-    """The agent's MCP server: one tool per skill, the A2A card as a resource, and any MCP hooks."""
+def build_mcp_server(agent: Agent, card_json: str, auth: tuple[TokenVerifier, AuthSettings] | None = None) -> MCPServer:
+    """The agent's MCP server: one tool per skill, the A2A card as a resource, and any MCP hooks.
+
+    ``auth``: the mcp SDK's bearer-token verification in front of the endpoint (401 with RFC 9728
+    metadata; sessions bound to the token that opened them).
+    """
+    verifier, auth_settings = auth if auth is not None else (None, None)
     server: MCPServer = MCPServer(
         agent.name,
         version=agent.version,
         instructions=agent.description,
         tools=[SkillTool.of(agent, skill) for skill in agent.skills.values()],
+        token_verifier=verifier,
+        auth=auth_settings,
     )
 
     @server.resource(
