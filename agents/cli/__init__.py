@@ -13,6 +13,7 @@
     mesh ask "text" [--task ID --context ID]  |  mesh inbox  |  mesh reply ESC-ID "text"
     mesh dlq [--redrive WORKFLOW_ID]  |  mesh workflow WORKFLOW_ID
     mesh mcp [--registry URL]       (the whole mesh as one MCP server on stdio)
+    mesh audit [--caller C] [--service S] [--outcome O] [--since 10m] [--json] [--verify]
 
 The registry commands find the registry at ``--registry URL`` or ``MESH_REGISTRY_URL``.
 """
@@ -32,6 +33,7 @@ from agents.cli import (
     up_commands,
 )
 from agents.cli import adopt_commands
+from agents.cli import audit_commands
 from agents.cli.agent_commands import load_agent
 from agents.cli.common import EXIT_FAILED, EXIT_USAGE, CliError, CommandFailed
 from agents.errors import describe_exception
@@ -50,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     up_commands.add_parsers(sub)
     coordination_commands.add_parsers(sub)
     gateway_commands.add_parsers(sub)
+    audit_commands.add_parsers(sub)
     return parser
 
 
