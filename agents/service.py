@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 import tracing
+from agents.access import ServiceAccess
 from agents.definition import Agent
 from agents.registration import RegistryLink
 from agents.settings import MeshSettings
@@ -46,6 +47,7 @@ class AgentService:
     app: Starlette = field(init=False)
     asgi: BodySizeLimit = field(init=False)  # the app behind the guards: what uvicorn runs
     in_flight: InFlight = field(init=False)
+    access: ServiceAccess | None = None
     accepting: bool = False
     registry: RegistryLink | None = None
 
@@ -63,6 +65,8 @@ class AgentService:
         for start in self.agent.start_hooks:
             await start(self.base_url, self.settings)
         await self.a2a.start()
+        if self.access is not None:
+            await self.access.start()
         async with self.mcp.session_manager.run():
             self.accepting = True
             if self.settings.registry_url:
@@ -75,21 +79,24 @@ class AgentService:
                 if self.registry is not None:  # leave the registry before refusing work
                     await self.registry.stop()
                 await self.a2a.stop()
+                if self.access is not None:
+                    await self.access.stop()
                 for stop in reversed(self.agent.stop_hooks):
                     await stop()
 
 
 def build_service(agent: Agent, settings: MeshSettings, base_url: str) -> AgentService:
-    card = build_card(agent, base_url)
+    access = ServiceAccess.from_settings(settings, agent.name)
+    card = build_card(agent, base_url, secured=access.authenticator is not None)
     a2a = build_a2a_server(agent, card, settings)
-    mcp = build_mcp_server(agent, card_json(card))
+    mcp = build_mcp_server(agent, card_json(card), access.mcp_auth(base_url, MCP_PATH))
     mcp_app = mcp.streamable_http_app(
         streamable_http_path=MCP_PATH,
         max_request_body_size=settings.max_body_bytes,
         transport_security=transport_security_for(settings.host, settings.public_url),
         host=settings.host,
     )
-    service = AgentService(agent, settings, base_url, a2a, mcp)
+    service = AgentService(agent, settings, base_url, a2a, mcp, access=access if access.active else None)
     routes = [
         *a2a.card_routes,
         Route("/healthz", service.healthz, methods=["GET"]),
@@ -100,7 +107,8 @@ def build_service(agent: Agent, settings: MeshSettings, base_url: str) -> AgentS
     ]
     service.app = Starlette(routes=routes, lifespan=service.lifespan)
     service.in_flight = InFlight(ExtractTraceContext(service.app))
-    service.asgi = BodySizeLimit(service.in_flight, settings.max_body_bytes)
+    guarded = access.wrap(service.in_flight, list(agent.skills), base_url, MCP_PATH)
+    service.asgi = BodySizeLimit(guarded, settings.max_body_bytes)
     return service
 
 
