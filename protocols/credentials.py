@@ -21,8 +21,10 @@ import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
 import jwt
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 
@@ -35,8 +37,12 @@ __all__ = [
     "Identity",
     "MeshTokenVerifier",
     "OutboundCredentials",
+    "credential_hook",
     "current_caller",
     "hash_api_key",
+    "identity_from_record",
+    "identity_record",
+    "outbound_client",
 ]
 
 API_KEY_HEADER = "x-api-key"
@@ -227,6 +233,10 @@ class OutboundCredentials:
             out.signing_key = settings.auth_jwt_secret
         return out
 
+    @property
+    def active(self) -> bool:
+        return bool(self.own_token or self.targets or self.signing_key)
+
     def headers_for(self, url: str, audience: str | None = None) -> dict[str, str]:
         caller = current_caller.get()
         if caller is not None and self.signing_key is not None and audience:
@@ -250,3 +260,39 @@ class OutboundCredentials:
         if caller.token_scopes is not None:
             claims["scope"] = " ".join(sorted(caller.token_scopes))
         return jwt.encode(claims, self.signing_key, algorithm=self.signing_algorithm)
+
+
+def credential_hook(outbound: OutboundCredentials, audience: str | None = None) -> Callable[[httpx.Request], Awaitable[None]]:
+    """An httpx request hook attaching ``outbound``'s credentials (``audience``: the target agent's name)."""
+
+    async def attach(request: httpx.Request) -> None:
+        if "authorization" not in request.headers and API_KEY_HEADER not in request.headers:
+            request.headers.update(outbound.headers_for(str(request.url), audience))
+
+    return attach
+
+
+def identity_record(identity: Identity | None) -> dict[str, Any] | None:
+    """What a durable record keeps of a caller, to act for it again later (no credential)."""
+    if identity is None:
+        return None
+    return {"subject": identity.subject, "method": identity.method, "actor": identity.actor, "issuer": identity.issuer,
+            "scopes": sorted(identity.token_scopes) if identity.token_scopes is not None else None}
+
+
+def identity_from_record(record: dict[str, Any] | None) -> Identity | None:
+    if not record:
+        return None
+    scopes = record.get("scopes")
+    return Identity(subject=str(record["subject"]), method=str(record.get("method", "jwt")),
+                    token_scopes=frozenset(scopes) if scopes is not None else None,
+                    actor=record.get("actor"), issuer=record.get("issuer"))
+
+
+def outbound_client(settings: MeshSettings, service: str, **options: Any) -> httpx.AsyncClient:
+    """An httpx client that carries this service's credentials (``MESH_AUTH_TOKEN``, ``MESH_AUTH_CREDENTIALS``)."""
+    outbound = OutboundCredentials.from_settings(settings, service)
+    if outbound.active:
+        hooks = options.pop("event_hooks", {})
+        options["event_hooks"] = {**hooks, "request": [*hooks.get("request", []), credential_hook(outbound)]}
+    return httpx.AsyncClient(**options)

@@ -41,6 +41,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, Field
 
 from agents.settings import MeshSettings
+from protocols.credentials import outbound_client
 from protocols.mcp_bridge import AgentBridge, AgentTool, BridgeError, agent_tools, tool_name
 from registry.models import AgentRecord, EventType, InstanceRecord, Policy
 from registry.views import MeshView, ViewError
@@ -219,7 +220,8 @@ async def _read(call: Awaitable[T]) -> T:
 
 def gateway_http(settings: MeshSettings) -> httpx.AsyncClient:
     """The client the gateway calls agents with: a streamed task may stay quiet up to the idle limit."""
-    return httpx.AsyncClient(timeout=httpx.Timeout(10, read=settings.gateway_idle_seconds), follow_redirects=False)
+    return outbound_client(settings, "mesh-gateway", timeout=httpx.Timeout(10, read=settings.gateway_idle_seconds),
+                           follow_redirects=False)
 
 
 def build_registry_mcp(view: MeshView, http: httpx.AsyncClient, coordinator: str = "coordinator") -> RegistryMCP:

@@ -20,6 +20,7 @@ import httpx
 
 from agents.cli.common import EXIT_FAILED, EXIT_OK, CliError, import_from_cwd, run_until_signalled
 from agents.settings import MeshSettings
+from protocols.credentials import outbound_client
 
 if TYPE_CHECKING:
     from agents.definition import Agent
@@ -123,7 +124,7 @@ async def _send(args: argparse.Namespace) -> int:
     import tracing
 
     traces = tracing.configure("mesh-cli")
-    async with httpx.AsyncClient(timeout=args.timeout) as http:
+    async with outbound_client(MeshSettings.from_env(), "mesh-cli", timeout=args.timeout) as http:
         connection = await A2AConnection.open(args.url, http, streaming=args.stream, bindings=bindings)
         final: dict[str, Any] = {}
         async for event in connection.send(message):

@@ -16,6 +16,7 @@ import httpx
 
 from agents.cli.common import EXIT_FAILED, EXIT_OK, CliError, CommandFailed
 from agents.settings import MeshSettings
+from protocols.credentials import outbound_client
 
 __all__ = ["add_parsers"]
 
@@ -53,7 +54,7 @@ async def _operate(args: argparse.Namespace, skill: str, arguments: dict[str, An
 
     settings = MeshSettings.from_env()
     url = await _coordinator_url(args, settings)
-    async with httpx.AsyncClient(timeout=args.timeout) as http:
+    async with outbound_client(settings, "mesh-cli", timeout=args.timeout) as http:
         connection = await A2AConnection.open(url, http)
         last: dict[str, Any] = {}
         async for event in connection.send(user_message(data={"skill": skill, "arguments": arguments})):
@@ -74,7 +75,7 @@ async def _ask(args: argparse.Namespace) -> int:
     url = await _coordinator_url(args, settings)
     traces = tracing.configure("mesh-cli")
     text, task_id, context_id = args.text, args.task, args.context
-    async with httpx.AsyncClient(timeout=httpx.Timeout(args.timeout, connect=5)) as http:
+    async with outbound_client(settings, "mesh-cli", timeout=httpx.Timeout(args.timeout, connect=5)) as http:
         connection = await A2AConnection.open(url, http, streaming=True)
         while True:
             last: dict[str, Any] = {}

@@ -16,6 +16,7 @@ import httpx
 
 from protocols.a2a_client import A2AConnection, user_message
 from protocols.a2a_results import CallOutcome, outcome_of
+from protocols.credentials import OutboundCredentials, credential_hook
 from protocols.mesh_extensions import IDEMPOTENT_DELIVERY
 
 __all__ = ["AgentCaller", "HOPS_KEY", "STEP_KEY", "WORKFLOW_KEY"]
@@ -34,9 +35,12 @@ class AgentCaller:
     coordinator's CPU with a single shared pool.
     """
 
-    def __init__(self, new_client: Callable[[], httpx.AsyncClient], card_ttl: float = 60.0) -> None:
+    def __init__(self, new_client: Callable[[], httpx.AsyncClient], card_ttl: float = 60.0,
+                 credentials: OutboundCredentials | None = None) -> None:
         self.new_client = new_client
         self.card_ttl = card_ttl
+        self.credentials = credentials if credentials is not None and credentials.active else None
+        self._credentialed: set[str] = set()
         self._connections: dict[str, tuple[float, A2AConnection]] = {}
         self._clients: dict[str, httpx.AsyncClient] = {}
 
@@ -48,12 +52,18 @@ class AgentCaller:
         if client is None:
             client = self._clients[url] = self.new_client()
         connection = await A2AConnection.open(url, client)
+        if self.credentials is not None and url not in self._credentialed:
+            # the card (always open) names the agent: tokens for this instance are for that audience
+            hooks = client.event_hooks
+            client.event_hooks = {**hooks, "request": [*hooks["request"], credential_hook(self.credentials, connection.card.name)]}
+            self._credentialed.add(url)
         self._connections[url] = (time.monotonic(), connection)
         return connection
 
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
         self._connections.clear()
+        self._credentialed.clear()
         for client in clients:
             await client.aclose()
 

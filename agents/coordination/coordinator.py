@@ -32,6 +32,7 @@ from agents.definition import Agent
 from agents.settings import MeshSettings, SettingsError
 from protocols.a2a_executor import OPERATOR_KEY
 from protocols.registry_client import RegistryClient, read_local_token
+from protocols.credentials import OutboundCredentials, credential_hook
 from tracing.propagation import traced_httpx
 
 __all__ = ["Coordinator", "agent"]
@@ -68,11 +69,13 @@ class Coordinator:
         self.store = WorkflowStore(url)
         await self.store.initialize()
         timeout = httpx.Timeout(settings.step_timeout_seconds, connect=min(5.0, settings.step_timeout_seconds))
-        self._http = traced_httpx(timeout=timeout, limits=httpx.Limits(max_connections=256))
+        outbound = OutboundCredentials.from_settings(settings, self.agent.name)
+        hooks = {"request": [credential_hook(outbound)]} if outbound.active else {}
+        self._http = traced_httpx(timeout=timeout, limits=httpx.Limits(max_connections=256), event_hooks=hooks)
         per_instance = httpx.Limits(max_connections=64, max_keepalive_connections=32)
         self._registry = RegistryClient(settings.registry_url, settings.registry_token or read_local_token(settings.home))
         directory = Directory(self._registry, exclude=(self.agent.name,))
-        self._caller = AgentCaller(lambda: traced_httpx(timeout=timeout, limits=per_instance))
+        self._caller = AgentCaller(lambda: traced_httpx(timeout=timeout, limits=per_instance), credentials=outbound)
         router = Router(directory, self.playbooks, self.rules, llm=self._llm(settings))
         dispatcher = StepDispatcher(self._caller, directory, settings, negotiator=self._negotiator(settings))
         owner = f"{self.agent.name}@{base_url}"  # the same after a restart: it takes its workflows straight back

@@ -37,10 +37,12 @@ from agents.coordination.models import (
 from agents.coordination.planner import Router
 from agents.coordination.store import WorkflowStore, customer_scope, session_scope
 from agents.settings import MeshSettings
+from protocols.credentials import current_caller, identity_from_record, identity_record
 from tracing import conventions as semconv
 
 __all__ = ["Escalated", "Turn", "WorkflowEngine", "WorkflowFailed"]
 
+CALLER_FACT = "_caller"  # who started the workflow: subject and scopes, never a credential
 log = logging.getLogger("agents.coordination")
 _TERMINAL = (WorkflowStatus.COMPLETED, WorkflowStatus.FAILED, WorkflowStatus.DEAD_LETTERED)
 _SETTLED = (StepStatus.COMPLETED, StepStatus.SKIPPED)
@@ -114,6 +116,9 @@ class WorkflowEngine:
         if record is None:
             record = WorkflowRecord(id=workflow_id, status=WorkflowStatus.RUNNING, request=request,
                                     context_id=context_id, hops=hops, plan=plan)
+            caller = identity_record(current_caller.get())
+            if caller is not None:  # a private fact ("_"): never handed to an agent as an argument
+                record.facts[CALLER_FACT] = caller
             created = await self.store.create(record, self.owner, self.lease)  # held by us from the start
         if not created:
             while not await self.store.claim(workflow_id, self.owner, self.lease):
@@ -125,6 +130,9 @@ class WorkflowEngine:
             if record.status in _TERMINAL:
                 await self.store.release(workflow_id, self.owner)
                 return record
+        # Steps act for whoever started the workflow, also when an operator's reply or another
+        # replica resumes it: never for the operator, never with the coordinator's own powers.
+        acting = current_caller.set(identity_from_record(record.facts.get(CALLER_FACT)))
         keeper = asyncio.create_task(self._keep_lease(workflow_id))
         span = semconv.workflow_span(record.plan.name if record.plan else "request")
         span.set_attribute("mesh.workflow.id", workflow_id)
@@ -144,6 +152,7 @@ class WorkflowEngine:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
+            current_caller.reset(acting)
             if record.status not in _TERMINAL:  # a finished workflow was let go by its last save
                 await self.store.release(workflow_id, self.owner)
 
