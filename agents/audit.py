@@ -16,9 +16,9 @@ from datetime import datetime, timezone
 from itertools import islice
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
-from agents.audit_store import AuditStore
+from agents.audit_store import ROW_FIELDS, AuditStore
 from agents.settings import MeshSettings
 
 __all__ = ["AuditError", "AuditEvent", "AuditLog", "AuditRecord", "Outcome", "audit_db_url", "audit_enabled"]
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 Outcome = Literal["allowed", "denied", "unauthenticated", "rate_limited", "rejected", "failed", "completed"]
 OUTCOMES: tuple[str, ...] = Outcome.__args__  # type: ignore[attr-defined]
 MAX_REASON = 500  # a reason explains; anything longer is someone else's text
+MAX_FIELD = 1000
 
 
 class AuditError(RuntimeError):
@@ -55,10 +56,16 @@ class AuditEvent(BaseModel):
     def _utc(cls, value: datetime) -> datetime:
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
-    @field_validator("reason")
+    @field_validator("caller", "actor", "service", "operation", "target", "reason", "trace_id", "remote")
     @classmethod
-    def _short(cls, value: str) -> str:
-        return value if len(value) <= MAX_REASON else value[: MAX_REASON - 1] + "…"
+    def _storable(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Some of these come from the request (a route, a tool name): a NUL would make PostgreSQL
+        # refuse the whole batch, and a huge value bloat every row after it.
+        if value is None:
+            return None
+        longest = MAX_REASON if info.field_name == "reason" else MAX_FIELD
+        value = value.replace("\x00", "\ufffd")
+        return value if len(value) <= longest else value[: longest - 1] + "…"
 
 
 class AuditRecord(AuditEvent):
@@ -84,8 +91,11 @@ def _stamp(at: datetime) -> str:
     return at.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
+_EVENT_FIELDS = frozenset(ROW_FIELDS) - {"seq"}
+
+
 def _row(event: AuditEvent) -> dict[str, Any]:
-    row = event.model_dump()
+    row = event.model_dump(include=_EVENT_FIELDS)  # a subclass's extra fields are not columns
     row["at"] = _stamp(event.at)
     return row
 

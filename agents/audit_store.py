@@ -44,7 +44,7 @@ audit = Table(
     Column("outcome", String(32), nullable=False),
     Column("status", Integer),
     Column("reason", Text, nullable=False),
-    Column("trace_id", String(64)),
+    Column("trace_id", Text),
     Column("remote", Text),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
@@ -67,6 +67,9 @@ _POSTGRES_GUARDS = [
     "CREATE OR REPLACE TRIGGER mesh_audit_no_truncate BEFORE TRUNCATE ON mesh_audit "
     "FOR EACH STATEMENT EXECUTE FUNCTION mesh_audit_append_only()",
 ]
+_POSTGRES_GUARDS_PRESENT = text(
+    "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'mesh_audit'::regclass "
+    "AND tgname IN ('mesh_audit_no_change', 'mesh_audit_no_truncate')")
 # Held by each appending transaction until it commits; any key, the same in every process.
 _POSTGRES_APPEND_LOCK = text("SELECT pg_advisory_xact_lock(1835364201)")
 _HEAD = select(audit.c.seq, audit.c.hash).order_by(audit.c.seq.desc()).limit(1)
@@ -110,9 +113,14 @@ class AuditStore:
     def _create(self, conn: Connection) -> None:
         if self.dialect == "postgresql":
             conn.execute(_POSTGRES_APPEND_LOCK)  # two processes creating the table at once
-        metadata.create_all(conn)
-        for statement in _SQLITE_GUARDS if self.dialect == "sqlite" else _POSTGRES_GUARDS:
-            conn.exec_driver_sql(statement)
+        metadata.create_all(conn)  # only what is missing: no DDL at all on an existing log
+        if self.dialect == "sqlite":
+            for statement in _SQLITE_GUARDS:
+                conn.exec_driver_sql(statement)
+        elif conn.execute(_POSTGRES_GUARDS_PRESENT).scalar_one() < 2:
+            # only when missing: the services' role may hold no more than INSERT and SELECT
+            for statement in _POSTGRES_GUARDS:
+                conn.exec_driver_sql(statement)
 
     async def close(self) -> None:
         await self.engine.dispose()

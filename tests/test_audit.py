@@ -80,11 +80,22 @@ async def test_events_are_queried_newest_first_by_every_filter(store_url):
         assert await log.verify() == (True, None)
 
 
+async def test_values_from_the_request_are_stored_cleaned(store_url):
+    async with await AuditLog.open(store_url) as log:
+        await log.record(event(0, operation="tools/call\x00", trace_id="x" * 100, remote="é" * 2000))
+        await log.flush()  # as they came, PostgreSQL would refuse the NUL and SQLite keep 2000 characters
+        stored = (await log.query())[0]
+        assert (stored.operation, stored.trace_id, stored.remote) == ("tools/call\ufffd", "x" * 100, "é" * 999 + "…")
+        assert await log.verify() == (True, None)
+
+
 def test_events_are_validated_and_normalised():
     assert event(at=datetime(2026, 5, 1, 12, 0)).at == T0  # naive: UTC
     assert event(at=datetime(2026, 5, 1, 14, 0, tzinfo=timezone(timedelta(hours=2)))).at.tzinfo == timezone.utc
     assert AuditEvent(service="echo", protocol="a2a", operation="GetTask", outcome="completed").at.tzinfo is not None
     assert len(event(reason="x" * 5000).reason) == 500
+    assert len(event(operation="POST /" + "a" * 5000).operation) == 1000
+    assert event(target="tool\x00name").target == "tool\ufffdname"  # PostgreSQL refuses NUL in text
     with pytest.raises(ValidationError):
         event(outcome="fine")
     with pytest.raises(ValidationError):
@@ -345,3 +356,29 @@ def test_mesh_audit_reads_mesh_home_and_explains_bad_input(tmp_path):
     assert bad_time.returncode == 2 and "'yesterday' is not a time" in bad_time.stderr
     bad_outcome = mesh("--outcome", "fine", env=env)
     assert bad_outcome.returncode == 2 and "invalid choice" in bad_outcome.stderr
+
+
+async def test_a_role_holding_only_insert_and_select_can_open_and_append(postgres_url):
+    """The deployment docs/audit-and-limits.md recommends: services cannot even drop the guards."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    async with await AuditLog.open(postgres_url) as owner:  # the owner creates the table and guards
+        await owner.record(event(0))
+    role = "mesh_audit_writer_" + postgres_url.rsplit("_", 1)[1]
+    admin = await asyncpg.connect(postgres_url)
+    try:
+        await admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'audit-test'; GRANT SELECT, INSERT ON mesh_audit TO {role}")
+        writer_url = make_url(postgres_url).set(username=role, password="audit-test").render_as_string(False)
+        try:
+            async with await AuditLog.open(writer_url) as writer:
+                await writer.record(event(1, caller="writer"))
+                await writer.flush()
+                assert [r.caller for r in await writer.query()] == ["writer", "alice"]
+                with pytest.raises(Exception, match="must be owner|permission denied"):
+                    await sql(writer, "DROP TRIGGER mesh_audit_no_change ON mesh_audit")
+                assert await writer.verify() == (True, None)
+        finally:
+            await admin.execute(f"DROP OWNED BY {role}; DROP ROLE {role}")
+    finally:
+        await admin.close()
