@@ -134,6 +134,10 @@ class AuditLog:
 
     async def record(self, event: AuditEvent) -> None:
         """Accept ``event`` for writing; returns at once. Raises AuditError when the log cannot take it."""
+        self.record_nowait(event)
+
+    def record_nowait(self, event: AuditEvent) -> None:
+        """``record`` for synchronous callers (a guard's hook): no task, no await; same errors."""
         if self._closed:
             raise AuditError("the audit log is closed")
         if len(self._pending) >= self.max_pending:
