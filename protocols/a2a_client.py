@@ -1,4 +1,7 @@
-"""A2A 1.0 client helpers: fetch and validate a card, send a message, read the replies as JSON."""
+"""A2A client helpers: fetch and validate a card, send a message, read the replies as JSON.
+
+A2A 1.0 agents, and A2A 0.3 agents through the SDK client's 0.3 transports (docs/foreign-agents.md).
+"""
 
 from __future__ import annotations
 
