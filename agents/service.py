@@ -108,7 +108,7 @@ def build_service(agent: Agent, settings: MeshSettings, base_url: str) -> AgentS
     service.app = Starlette(routes=routes, lifespan=service.lifespan)
     service.in_flight = InFlight(ExtractTraceContext(service.app))
     guarded = access.wrap(service.in_flight, list(agent.skills), base_url, MCP_PATH)
-    service.asgi = BodySizeLimit(guarded, settings.max_body_bytes)
+    service.asgi = BodySizeLimit(guarded, settings.max_body_bytes, frozenset({"/", MCP_PATH}), settings.max_json_depth)
     return service
 
 

@@ -37,8 +37,12 @@ class MeshSettings(BaseModel):
         default=None, description="SQLAlchemy async URL for the task store; overrides the SQLite file."
     )
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0, description="Request bodies above this get 413.")
-    push_allow_private: bool = Field(
-        default=True, description="Allow push-notification URLs on loopback and private networks."
+    max_json_depth: int = Field(default=64, ge=1, description="JSON bodies nested deeper than this get 400.")
+    allow_private_urls: bool | None = Field(
+        default=None, description="Outbound URLs (push notifications, registered cards) may resolve to loopback, "
+                                  "private or CGNAT addresses; unset: only when this service binds to loopback.")
+    push_allow_private: bool | None = Field(
+        default=None, description="Older name of allow_private_urls for push-notification URLs only; wins there when set."
     )
     push_timeout_seconds: float = Field(default=5.0, gt=0, description="Timeout of one push delivery.")
     log_level: str = Field(default="INFO")

@@ -8,6 +8,7 @@ per agent (``$MESH_HOME/agents/<name>/a2a.db``) unless memory is asked for.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from a2a.server.tasks import (
     TaskStore,
 )
 from a2a.types import AgentCard
-from a2a.utils.push_url_validator import validate_push_notification_url
+from a2a.utils.errors import InvalidParamsError
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from starlette.routing import BaseRoute
@@ -35,6 +36,7 @@ from protocols.a2a_handler import MeshPushSender, MeshRequestHandler
 from protocols.a2a_recovery import resume_interrupted_tasks
 from protocols.a2a_stores import CachedPushConfigStore
 from protocols.sqlite_task_store import SqliteTaskStore
+from protocols.url_guard import UrlGuard, UrlRefused, guarded_transport
 from protocols.cards import JSONRPC_PATH, REST_PATH
 from tracing.conventions import agent_attributes
 from tracing.propagation import traced_httpx
@@ -120,8 +122,20 @@ def _create_engine(url: str) -> AsyncEngine:
     return engine
 
 
-async def _allow_any_url(url: str) -> bool:
-    return url.startswith(("http://", "https://"))
+def _push_config_validator(guard: UrlGuard) -> Callable[[str], Awaitable[bool]]:
+    """The SDK's push_url_validator for new configs: a refusal is InvalidParams saying what is wrong.
+
+    The SDK's own message is only "Invalid push notification URL"; raising our error keeps the reason.
+    """
+
+    async def validate(url: str) -> bool:
+        try:
+            await guard.check(url)
+        except UrlRefused as exc:
+            raise InvalidParamsError(message=f"push notification URL refused: {exc}") from None
+        return True
+
+    return validate
 
 
 def build_a2a_server(agent: Agent, card: AgentCard, settings: MeshSettings) -> A2AServer:
@@ -139,15 +153,16 @@ def build_a2a_server(agent: Agent, card: AgentCard, settings: MeshSettings) -> A
         engine = _create_engine(f"sqlite+aiosqlite:///{path}")
         task_store = SqliteTaskStore(path)
         push_store = CachedPushConfigStore(DatabasePushNotificationConfigStore(engine))
-    validator = _allow_any_url if settings.push_allow_private else validate_push_notification_url
-    push_client = traced_httpx(timeout=settings.push_timeout_seconds)
+    # Configs are checked when set; deliveries connect only to addresses the guard allows (no rebinding).
+    guard = UrlGuard.from_settings(settings, push=True)
+    push_client = traced_httpx(timeout=settings.push_timeout_seconds, transport=guarded_transport(guard))
     handler = MeshRequestHandler(
         agent_executor=MeshAgentExecutor(agent),
         task_store=task_store,
         agent_card=card,
         push_config_store=push_store,
-        push_sender=MeshPushSender(push_client, push_store, push_url_validator=validator),
-        push_url_validator=validator,
+        push_sender=MeshPushSender(push_client, push_store, push_url_validator=guard.allows),
+        push_url_validator=_push_config_validator(guard),
         agent_attributes=agent_attributes(agent.name, agent.version, agent.description),
     )
     return A2AServer(

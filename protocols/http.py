@@ -1,16 +1,36 @@
-"""HTTP guards shared by every mesh service: body size limit and error responses without tracebacks."""
+"""HTTP guards shared by every mesh service: body size and JSON depth limits, error responses without tracebacks."""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
+from itertools import accumulate
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodySizeLimit", "InFlight", "json_error_body"]
+__all__ = ["BodySizeLimit", "InFlight", "json_depth_exceeds", "json_error_body"]
 
 log = logging.getLogger("protocols.http")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# A JSON string literal (escapes included); what is left after removing these is structure only.
+# Possessive, and an unterminated string runs to the end: linear time on any input, no backtracking.
+_JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
+_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def json_depth_exceeds(body: bytes, max_depth: int) -> bool:
+    """True when the JSON text ``body`` nests arrays/objects deeper than ``max_depth``.
+
+    Cheap first: a body with at most ``max_depth`` opening brackets cannot be too deep, and
+    counting bytes runs at C speed. Only otherwise are string literals cut out (brackets inside
+    strings do not nest) and the running depth of the remaining brackets computed.
+    """
+    if body.count(b"[") + body.count(b"{") <= max_depth:
+        return False
+    brackets = _NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", body))
+    return max(accumulate(_STEP[b] for b in brackets), default=0) > max_depth
 
 
 def json_error_body(status: int, message: str, *, jsonrpc: bool) -> bytes:
@@ -23,16 +43,27 @@ def json_error_body(status: int, message: str, *, jsonrpc: bool) -> bytes:
 
 
 class BodySizeLimit:
-    """Refuse request bodies above ``max_bytes`` with 413, by Content-Length or while streaming.
+    """Refuse request bodies above ``max_bytes`` with 413, by Content-Length or while streaming,
+    and JSON bodies nested deeper than ``max_json_depth`` with 400.
 
     Bodies are cut off as they arrive, so an oversize chunked upload is never read whole.
     Only POST/PUT/PATCH bodies are buffered; streams such as MCP's GET pass straight through.
+    The depth limit keeps recursive parsers and validators behind us (json, pydantic, protobuf)
+    from exhausting the stack on ``[[[[...]]]]``; it applies to any body that starts like JSON,
+    whatever its content type says, since some handlers parse without looking at it.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, jsonrpc_paths: frozenset[str] = frozenset({"/"})) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        jsonrpc_paths: frozenset[str] = frozenset({"/"}),
+        max_json_depth: int | None = None,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.jsonrpc_paths = jsonrpc_paths
+        self.max_json_depth = max_json_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -47,7 +78,7 @@ class BodySizeLimit:
                 except ValueError:
                     too_big = False
                 if too_big:
-                    await self._refuse(send, message, jsonrpc)
+                    await self._refuse(send, 413, message, jsonrpc)
                     return
         # Read the whole body first (at most max_bytes): handlers that catch errors themselves
         # (a2a-sdk answers JSON-RPC with HTTP 200) then never see an oversize body at all.
@@ -64,24 +95,34 @@ class BodySizeLimit:
             chunk = event.get("body", b"")
             received += len(chunk)
             if received > self.max_bytes:
-                await self._refuse(send, message, jsonrpc)
+                await self._refuse(send, 413, message, jsonrpc)
                 return
             chunks.append(chunk)
             more = event.get("more_body", False)
-        pending: list[Message] = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+        body = b"".join(chunks)
+        if self._too_deep(body):
+            too_deep = f"JSON body nests deeper than the limit of {self.max_json_depth} levels"
+            await self._refuse(send, 400, too_deep, jsonrpc)
+            return
+        pending: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
 
         async def replay() -> Message:
             return pending.pop() if pending else await receive()
 
         await self.app(scope, replay, send)
 
+    def _too_deep(self, body: bytes) -> bool:
+        if self.max_json_depth is None or body.lstrip()[:1] not in (b"{", b"["):
+            return False
+        return json_depth_exceeds(body, self.max_json_depth)
+
     @staticmethod
-    async def _refuse(send: Send, message: str, jsonrpc: bool) -> None:
-        body = json_error_body(413, message, jsonrpc=jsonrpc)
+    async def _refuse(send: Send, status: int, message: str, jsonrpc: bool) -> None:
+        body = json_error_body(status, message, jsonrpc=jsonrpc)
         await send(
             {
                 "type": "http.response.start",
-                "status": 413,
+                "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
             }
         )

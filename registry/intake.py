@@ -1,7 +1,8 @@
 """Intake: turn a registration request into a validated, verified agent description.
 
 Cards are fetched (or taken from the body), validated field by field, and their JWS signatures
-checked against the trusted keys; MCP servers reached by URL have their tools listed.
+checked against the trusted keys; MCP servers reached by URL have their tools listed. Every URL
+the registry would fetch or probe passes the SSRF guard first (``protocols.url_guard``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from mcp import Client
 from protocols.a2a_client import WELL_KNOWN_CARD, CardFetchError, fetch_card
 from protocols.card_signing import TrustedKeys, verify_card
 from protocols.cards import CardProblem, validate_card
+from protocols.url_guard import UrlGuard, UrlRefused
 from registry.models import MCPServerSpec, MCPToolSpec, RegisterRequest
 from registry.records import AgentDescription, describe_card, describe_mcp, instance_url_of
 
@@ -35,6 +37,7 @@ class Intake:
     http: httpx.AsyncClient
     trusted: TrustedKeys | None
     require_signed: bool
+    url_guard: UrlGuard | None = None
     mcp_timeout: float = 10.0
 
     async def describe(self, request: RegisterRequest) -> tuple[AgentDescription, str]:
@@ -42,6 +45,7 @@ class Intake:
         if request.mcp is not None:
             return await self._mcp(request.mcp)
         if request.card_url is not None:
+            await self._guard(request.card_url)
             try:
                 card, problems = await fetch_card(request.card_url, self.http)
             except CardFetchError as exc:
@@ -53,7 +57,17 @@ class Intake:
             url = request.url or (instance_url_of(card) if not problems else "")
         if problems:
             raise IntakeError(422, "invalid agent card", problems)
+        if url.startswith(("http://", "https://")):  # the instance is probed later: refuse what we may not reach
+            await self._guard(url)
         return self._verified(card), url.rstrip("/")
+
+    async def _guard(self, url: str) -> None:
+        if self.url_guard is None:
+            return
+        try:
+            await self.url_guard.check(url)
+        except UrlRefused as exc:
+            raise IntakeError(422, f"URL refused: {exc}") from None
 
     def _verified(self, card: dict[str, Any]) -> AgentDescription:
         check = verify_card(card, self.trusted)
@@ -67,6 +81,8 @@ class Intake:
         return description
 
     async def _mcp(self, spec: MCPServerSpec) -> tuple[AgentDescription, str]:
+        if spec.url is not None:
+            await self._guard(spec.url)
         if spec.url is not None and spec.tools is None:
             spec = spec.model_copy(update={"tools": await self._list_tools(spec.url)})
         url = spec.url or "stdio:" + shlex.join(spec.command or [])

@@ -21,6 +21,7 @@ from protocols.card_signing import TrustedKeys
 from protocols.http import BodySizeLimit
 from protocols.mcp_server import transport_security_for
 from protocols.serving import base_url_for, bind_socket, serve_asgi
+from protocols.url_guard import UrlGuard, guarded_transport
 from registry.api import RegistryAPI
 from registry.auth import Credentials
 from registry.feed import ChangeFeed
@@ -88,14 +89,15 @@ def build_registry(settings: MeshSettings, db_url: str | None = None) -> Registr
     trusted = TrustedKeys.from_file(settings.registry_trusted_keys) if settings.registry_trusted_keys else None
     credentials = Credentials.from_settings(settings)
     store = RegistryStore(db_url or default_db_url(settings))
-    http = httpx.AsyncClient(timeout=10, follow_redirects=False)
+    url_guard = UrlGuard.from_settings(settings)  # cards and probes connect only where the guard allows
+    http = httpx.AsyncClient(timeout=10, follow_redirects=False, transport=guarded_transport(url_guard))
     policy = LivenessPolicy(
         probe_interval=settings.registry_probe_seconds,
         evict_after=settings.registry_evict_seconds,
         grace=settings.registry_lease_seconds,
     )
     service = RegistryService(settings, store, ChangeFeed(store), LivenessMonitor(store, policy, http), http)
-    intake = Intake(http, trusted, require_signed=require_signed)
+    intake = Intake(http, trusted, require_signed=require_signed, url_guard=url_guard)
     selector = Selector()
     api = RegistryAPI(store, service.feed, intake, credentials, selector)
     service.mcp = build_registry_mcp(StoreView(store, service.feed, selector), gateway_http(settings))
@@ -113,7 +115,7 @@ def build_registry(settings: MeshSettings, db_url: str | None = None) -> Registr
     ]
     service.app = Starlette(routes=routes, lifespan=service.lifespan)
     service.asgi = BodySizeLimit(
-        ExtractTraceContext(service.app), settings.max_body_bytes, jsonrpc_paths=frozenset({"/mcp"})
+        ExtractTraceContext(service.app), settings.max_body_bytes, frozenset({"/mcp"}), settings.max_json_depth
     )
     return service
 
