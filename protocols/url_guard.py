@@ -23,7 +23,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpcore
+import httpcore2
 import httpx
+import httpx2
 
 from agents.settings import MeshSettings
 
@@ -34,6 +36,7 @@ __all__ = [
     "address_problem",
     "allow_private_for",
     "guarded_transport",
+    "guarded_transport2",
     "is_loopback_host",
 ]
 
@@ -163,11 +166,15 @@ class UrlGuard:
 _NEVER = frozenset({"an unspecified address", "a link-local address", "a multicast address", "a reserved address"})
 
 
-class _GuardedBackend(httpcore.AsyncNetworkBackend):
-    """Connects only to addresses the guard allowed, resolved once here: no second, rebindable lookup."""
+class _GuardedBackend:
+    """Connects only to addresses the guard allowed, resolved once here: no second, rebindable lookup.
 
-    def __init__(self, guard: UrlGuard, inner: httpcore.AsyncNetworkBackend) -> None:
-        self.guard, self.inner = guard, inner
+    Duck-typed on httpcore's AsyncNetworkBackend so it serves httpcore (httpx) and httpcore2
+    (httpx2, the MCP SDK's client) alike; ``connect_error`` is the library's ConnectError.
+    """
+
+    def __init__(self, guard: UrlGuard, inner: Any, connect_error: type[Exception]) -> None:
+        self.guard, self.inner, self.connect_error = guard, inner, connect_error
 
     async def connect_tcp(
         self,
@@ -176,37 +183,47 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         timeout: float | None = None,
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
+    ) -> Any:
         try:
             addresses = await self.guard.resolve(host, port)
         except UrlRefused as exc:
-            raise httpcore.ConnectError(f"{host} {exc}") from None
+            raise self.connect_error(f"{host} {exc}") from None
         failure: Exception | None = None
         for address in addresses:
             try:
                 return await self.inner.connect_tcp(address, port, timeout, local_address, socket_options)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+            except Exception as exc:  # the library's connect errors and timeouts: try the next address
                 failure = exc
         assert failure is not None
         raise failure
 
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.AsyncNetworkStream:
-        raise httpcore.ConnectError("unix sockets are not reachable through the URL guard")
+    async def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options: Any = None) -> Any:
+        raise self.connect_error("unix sockets are not reachable through the URL guard")
 
     async def sleep(self, seconds: float) -> None:
         await self.inner.sleep(seconds)
 
 
+def _guard_pool(transport: Any, guard: UrlGuard, connect_error: type[Exception]) -> None:
+    # httpx/httpx2 have no public hook for the network backend, so the pool's is wrapped in place;
+    # tests/test_url_guard.py fails if an upgrade moves it.
+    pool = transport._pool  # noqa: SLF001
+    pool._network_backend = _GuardedBackend(guard, pool._network_backend, connect_error)  # noqa: SLF001
+
+
 def guarded_transport(guard: UrlGuard, **options: Any) -> httpx.AsyncHTTPTransport:
     """An httpx transport whose every new connection goes through ``guard`` (refusals: httpx.ConnectError).
 
-    httpx has no public hook for the network backend, so the pool's is wrapped in place; a test
-    (tests/test_url_guard.py) fails if an httpx upgrade moves it. A proxy from the environment
-    is a separate transport and bypasses this one: proxied deployments rely on ``check`` only.
+    A proxy from the environment is a separate transport and bypasses this one: proxied
+    deployments rely on ``check`` alone (and on the proxy's own rules).
     """
     transport = httpx.AsyncHTTPTransport(**options)
-    pool = transport._pool  # noqa: SLF001 - see the docstring
-    pool._network_backend = _GuardedBackend(guard, pool._network_backend)  # noqa: SLF001
+    _guard_pool(transport, guard, httpcore.ConnectError)
+    return transport
+
+
+def guarded_transport2(guard: UrlGuard, **options: Any) -> httpx2.AsyncHTTPTransport:
+    """``guarded_transport`` for httpx2, the client library the MCP SDK takes (``http_client=``)."""
+    transport = httpx2.AsyncHTTPTransport(**options)
+    _guard_pool(transport, guard, httpcore2.ConnectError)
     return transport

@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import httpx2
 from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 
 from protocols.a2a_client import WELL_KNOWN_CARD, CardFetchError, fetch_card
 from protocols.card_signing import TrustedKeys, verify_card
 from protocols.cards import CardProblem, validate_card
-from protocols.url_guard import UrlGuard, UrlRefused
+from protocols.url_guard import UrlGuard, UrlRefused, guarded_transport2
 from registry.models import MCPServerSpec, MCPToolSpec, RegisterRequest
 from registry.records import AgentDescription, describe_card, describe_mcp, instance_url_of
 
@@ -90,8 +92,13 @@ class Intake:
 
     async def _list_tools(self, url: str) -> list[MCPToolSpec]:
         try:
-            async with Client(url, read_timeout_seconds=self.mcp_timeout) as client:
-                tools = (await client.list_tools()).tools
+            # our own client: explicit timeouts, and connections only where the URL guard allows
+            transport = guarded_transport2(self.url_guard) if self.url_guard is not None else None
+            timeout = httpx2.Timeout(self.mcp_timeout, connect=5.0)
+            async with httpx2.AsyncClient(timeout=timeout, transport=transport) as http:
+                session = Client(streamable_http_client(url, http_client=http), read_timeout_seconds=self.mcp_timeout)
+                async with session as client:
+                    tools = (await client.list_tools()).tools
         except Exception as exc:
             raise IntakeError(502, f"cannot list the tools of {url}: {type(exc).__name__}: {exc}") from None
         return [MCPToolSpec(name=t.name, description=t.description or "", input_schema=t.input_schema) for t in tools]

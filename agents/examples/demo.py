@@ -108,7 +108,7 @@ async def _talk(url: str) -> str | None:
         print(f"  booked: {json.dumps(task['artifacts'][0]['parts'][0]['data'])}")
 
     _title(f"MCP over streamable HTTP  {url}/mcp")
-    async with Client(url + "/mcp") as mcp:
+    async with Client(url + "/mcp", read_timeout_seconds=30) as mcp:
         tools = (await mcp.list_tools()).tools
         print("tools: " + ", ".join(t.name for t in tools))
         result = await mcp.call_tool("opening_hours", {"department": "billing"})
