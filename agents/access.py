@@ -8,16 +8,14 @@ a request costs nothing extra.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from mcp.server.auth.provider import TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from starlette.types import ASGIApp
 
-from agents.audit import AuditEvent, AuditLog, audit_db_url, audit_enabled
+from agents.audit import AuditError, AuditEvent, AuditLog, audit_db_url, audit_enabled
 from agents.policy import Policy
 from agents.settings import MeshSettings
 from protocols.credentials import Authenticator, MeshTokenVerifier
@@ -38,7 +36,6 @@ class ServiceAccess:
     limits: Limits | None
     audit_url: str | None
     audit_log: AuditLog | None = None
-    _pending: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @classmethod
     def from_settings(cls, settings: MeshSettings, service: str) -> ServiceAccess:
@@ -78,14 +75,10 @@ class ServiceAccess:
         if self.audit_log is None:
             log.warning("audit event before the audit log was open: %s %s", event.operation, event.outcome)
             return
-        task = asyncio.ensure_future(self.audit_log.record(event))
-        self._pending.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._pending.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("audit log refused an event: %s", task.exception())
+        try:
+            self.audit_log.record_nowait(event)
+        except AuditError as exc:  # far behind its database: say so loudly, the call itself goes on
+            log.error("audit log refused an event: %s", exc)
 
     async def start(self) -> None:
         if self.audit_url is not None:
@@ -93,7 +86,5 @@ class ServiceAccess:
 
     async def stop(self) -> None:
         if self.audit_log is not None:
-            if self._pending:
-                await asyncio.gather(*self._pending, return_exceptions=True)
             await self.audit_log.close()
             self.audit_log = None
