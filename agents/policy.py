@@ -11,7 +11,7 @@ scopes = ["delegate"]
 A skill needs the scope ``<agent>:<skill>``; ``*`` matches any agent or skill (``warehouse:*``,
 ``*:stock_level``, ``*``). A token's own ``scope`` claim can only narrow what the policy grants.
 A delegated call (a token naming an actor) is decided on the end user's scopes, and only if the
-actor holds ``delegate``: the acting service lends its reach, never its own powers.
+actor holds ``delegate`` (granted by name: ``*`` does not include it): the acting service lends its reach, never its own powers.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class Policy:
         return self.callers.get(subject, frozenset())
 
     def allows(self, caller: Identity, scope: str) -> Decision:
-        if caller.actor is not None and not _matches(self.scopes_of(caller.actor), DELEGATE):
+        if caller.actor is not None and DELEGATE not in self.scopes_of(caller.actor):  # never by wildcard
             return Decision(False, f"{caller.actor!r} may not act for other callers (no {DELEGATE!r} scope)")
         if not _matches(self.scopes_of(caller.subject), scope):
             return Decision(False, f"{caller.subject!r} does not hold the scope {scope!r}")

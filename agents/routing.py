@@ -52,14 +52,17 @@ def _skill_fields(skill: Skill) -> dict[str, set[str]]:
     }
 
 
+def _callable(agent: Agent) -> list[Skill]:
+    """The skills the current caller may call: a caller is only ever routed to (or offered) those."""
+    gate = current_gate.get()
+    return [s for s in agent.skills.values() if gate is None or gate.refusal(s.id) is None]
+
+
 def rank_skills(agent: Agent, text: str) -> list[tuple[float, Skill]]:
     """Skills scored against ``text``, best first; only skills with a positive score."""
     words = _words(text)
     ranked = []
-    gate = current_gate.get()
-    for skill in agent.skills.values():
-        if gate is not None and gate.refusal(skill.id) is not None:
-            continue  # a caller is only ever routed to skills it may call
+    for skill in _callable(agent):
         fields = _skill_fields(skill)
         score = sum(weight * len(words & fields[name]) for name, weight in _FIELD_WEIGHTS)
         if score > 0:
@@ -69,10 +72,11 @@ def rank_skills(agent: Agent, text: str) -> list[tuple[float, Skill]]:
 
 
 def _pick(agent: Agent, text: str) -> Skill | None:
-    if len(agent.skills) == 1:
-        return next(iter(agent.skills.values()))
+    skills = _callable(agent)
+    if len(skills) == 1:
+        return skills[0]
     lowered = text.strip().lower()
-    for skill in agent.skills.values():  # the answer to "which one?" is often just the name
+    for skill in skills:  # the answer to "which one?" is often just the name
         if lowered in (skill.id.lower(), skill.name.lower()):
             return skill
     ranked = rank_skills(agent, text)
@@ -89,7 +93,7 @@ async def handle_text(agent: Agent, text: str, ctx: ToolContext) -> Any:
         raise SkillCallError(f"agent {agent.name!r} has no skills")
     skill = _pick(agent, text)
     if skill is None:
-        menu = "; ".join(f"{s.id}: {s.description.splitlines()[0]}" for s in agent.skills.values())
+        menu = "; ".join(f"{s.id}: {s.description.splitlines()[0]}" for s in _callable(agent))
         answer = await ctx.ask(f"I'm not sure what you need. I can do: {menu}. Which one?")
         skill = _pick(agent, answer)
         if skill is None:
