@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from registry.auth import AuthError, Credentials
+from registry.auth import READ_SCOPE, WRITE_SCOPE, AuthError, Credentials, ScopeError
 from registry.feed import ChangeFeed
 from registry.intake import Intake, IntakeError
 from registry.models import Heartbeat, Policy, RegisterRequest, Registration
@@ -76,12 +76,13 @@ class RegistryAPI:
 
     def guard_reads(self, app: ASGIApp) -> ASGIApp:
         """``app`` (the MCP face) behind the same read guard as the REST reads."""
-        return _GuardedApp(app, self._refusal) if self.credentials.protect_reads else app
+        return _GuardedApp(app, lambda authorization: self._refusal(authorization, READ_SCOPE)) \
+            if self.credentials.protect_reads else app
 
     def _guarded(self, endpoint: Endpoint, always: bool) -> Endpoint:
         async def guarded(request: Request) -> Response:
             if always or self.credentials.protect_reads:
-                refused = self._refusal(request.headers.get("authorization"))
+                refused = self._refusal(request.headers.get("authorization"), WRITE_SCOPE if always else READ_SCOPE)
                 if refused is not None:
                     return refused
             try:
@@ -91,10 +92,14 @@ class RegistryAPI:
 
         return guarded
 
-    def _refusal(self, authorization: str | None) -> Response | None:
-        """None when the credential is good, else the 401 (whose message never contains the credential)."""
+    def _refusal(self, authorization: str | None, scope: str) -> Response | None:
+        """None when the credential is good, else the 401 or 403 (whose message never contains the credential)."""
         try:
-            self.credentials.check(authorization)
+            self.credentials.check(authorization, scope)
+        except ScopeError as exc:
+            response = error(403, str(exc))
+            response.headers["WWW-Authenticate"] = f'Bearer realm="agent-mesh registry", error="insufficient_scope", scope="{scope}"'
+            return response
         except AuthError as exc:
             response = error(401, str(exc))
             response.headers["WWW-Authenticate"] = 'Bearer realm="agent-mesh registry"'

@@ -13,20 +13,30 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 import jwt
 
+from agents.policy import Policy
+
 from agents.settings import MeshSettings
 from protocols.registry_client import local_token_path
 
-__all__ = ["AuthError", "Credentials", "token_file"]
+__all__ = ["READ_SCOPE", "WRITE_SCOPE", "AuthError", "Credentials", "ScopeError", "token_file"]
 
 log = logging.getLogger("registry.auth")
 
 
 class AuthError(Exception):
     """Missing or invalid credential; the message never contains the credential."""
+
+
+class ScopeError(AuthError):
+    """A valid credential without the scope the call needs (403)."""
+
+
+READ_SCOPE, WRITE_SCOPE = "registry:read", "registry:write"  # write implies read
 
 
 def token_file(settings: MeshSettings) -> Path:
@@ -41,6 +51,7 @@ class Credentials:
     audience: str | None = None
     issuer: str | None = None
     protect_reads: bool = False
+    policy: Policy | None = None  # MESH_POLICY: JWT subjects hold registry scopes there too
 
     @classmethod
     def from_settings(cls, settings: MeshSettings) -> Credentials:
@@ -49,6 +60,7 @@ class Credentials:
             audience=settings.registry_jwt_audience,
             issuer=settings.registry_jwt_issuer,
             protect_reads=settings.registry_protect_reads,
+            policy=Policy.from_file(settings.policy) if settings.policy else None,
         )
         if settings.registry_jwt_secret:
             creds.jwt_key, creds.jwt_algorithms = settings.registry_jwt_secret, ["HS256"]
@@ -59,8 +71,12 @@ class Credentials:
             creds.tokens.add(_local_token(settings))
         return creds
 
-    def check(self, authorization: str | None) -> str:
-        """The caller's identity, or AuthError."""
+    def check(self, authorization: str | None, scope: str = WRITE_SCOPE) -> str:
+        """The caller's identity, or AuthError (401), or ScopeError (403) when a JWT lacks ``scope``.
+
+        Tokens of ``MESH_REGISTRY_TOKENS`` (and the local token file) may do everything; a JWT may
+        do what its ``scope`` claim and the policy (when there is one) both grant.
+        """
         if not authorization:
             raise AuthError("this call needs a credential: Authorization: Bearer <token>")
         scheme, _, credential = authorization.partition(" ")
@@ -89,8 +105,23 @@ class Credentials:
                 raise AuthError(f"the token has no {exc.claim!r} claim, which this registry requires") from None
             except jwt.PyJWTError as exc:
                 raise AuthError(f"the token is not valid: {type(exc).__name__}") from None
-            return str(claims.get("sub", "jwt"))
+            subject = str(claims.get("sub", "jwt"))
+            self._authorize(subject, claims, scope)
+            return subject
         raise AuthError("the credential is not valid")
+
+
+    def _authorize(self, subject: str, claims: dict[str, object], scope: str) -> None:
+        wanted = {scope, WRITE_SCOPE}  # whoever may write may read
+        raw = claims.get("scope")
+        if raw is not None:
+            held = set(raw.split()) if isinstance(raw, str) else set(map(str, raw))  # type: ignore[call-overload]
+            if not held & wanted:
+                raise ScopeError(f"the token is not scoped for {scope!r}")
+        if self.policy is not None:
+            granted = self.policy.scopes_of(subject)
+            if not any(fnmatchcase(w, g) or g == "*" for g in granted for w in wanted):
+                raise ScopeError(f"{subject!r} does not hold the scope {scope!r}")
 
 
 def _local_token(settings: MeshSettings) -> str:
