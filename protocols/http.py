@@ -33,10 +33,18 @@ def json_depth_exceeds(body: bytes, max_depth: int) -> bool:
     return max(accumulate(_STEP[b] for b in brackets), default=0) > max_depth
 
 
-def json_error_body(status: int, message: str, *, jsonrpc: bool) -> bytes:
-    """A JSON error body; JSON-RPC shaped (code -32600) where the caller speaks JSON-RPC."""
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def json_error_body(status: int, message: str, *, jsonrpc: bool, code: int = -32600) -> bytes:
+    """A JSON error body; JSON-RPC shaped (``code``, default -32600) where the caller speaks JSON-RPC."""
     if jsonrpc:
-        body: dict[str, object] = {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": message}}
+        body: dict[str, object] = {"jsonrpc": "2.0", "id": None, "error": {"code": code, "message": message}}
     else:
         body = {"error": {"status": status, "message": message}}
     return json.dumps(body).encode()
@@ -104,6 +112,9 @@ class BodySizeLimit:
             too_deep = f"JSON body nests deeper than the limit of {self.max_json_depth} levels"
             await self._refuse(send, 400, too_deep, jsonrpc)
             return
+        if jsonrpc and not _is_utf8(body):  # a2a-sdk answers these with -32603 and a logged traceback
+            await self._refuse(send, 400, "request body is not UTF-8 JSON text", jsonrpc, code=-32700)
+            return
         pending: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
 
         async def replay() -> Message:
@@ -117,8 +128,8 @@ class BodySizeLimit:
         return json_depth_exceeds(body, self.max_json_depth)
 
     @staticmethod
-    async def _refuse(send: Send, status: int, message: str, jsonrpc: bool) -> None:
-        body = json_error_body(status, message, jsonrpc=jsonrpc)
+    async def _refuse(send: Send, status: int, message: str, jsonrpc: bool, code: int = -32600) -> None:
+        body = json_error_body(status, message, jsonrpc=jsonrpc, code=code)
         await send(
             {
                 "type": "http.response.start",
