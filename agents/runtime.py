@@ -10,7 +10,7 @@ import base64
 import json
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp_types import AudioContent, EmbeddedResource, ImageContent, TextContent
@@ -24,10 +24,11 @@ from agents.policy import current_gate
 from tracing import content_recording
 from tracing.conventions import record_error, tool_span
 from tracing.metrics import skill_metrics
-from tracing.redaction import redacted_json
+from tracing.redaction import mask_values, redacted_json, secret_values
 
 __all__ = ["SkillCallError", "Workload", "invoke", "normalise_result", "resolve_skill", "workload"]
 
+E = TypeVar("E", bound=BaseException)
 _AVERAGE_WEIGHT = 0.2  # weight of the newest duration in a skill's moving average (about the last 5 calls)
 
 
@@ -128,24 +129,48 @@ async def invoke(skill: Skill, arguments: Mapping[str, Any], ctx: ToolContext) -
         if gate is not None:
             gate.record(skill.id, "allowed", "waiting for input")
         raise
-    except Reject as rejection:
+    except Reject as raised:
+        rejection = _without_secrets(raised, arguments)
         span.set_attribute("mesh.outcome", "rejected")
         span.add_event("rejected", {"reason": rejection.reason[:300]})
         if gate is not None:
             gate.record(skill.id, "rejected")
+        if rejection is not raised:
+            raise rejection from None
         raise
-    except BaseException as error:
+    except BaseException as raised:
+        error = _without_secrets(raised, arguments)  # the same exception unless it quotes a secret argument
         error_type = "invalid_arguments" if isinstance(error, SkillCallError) else (
-            "tool_error" if isinstance(error, ToolError) else type(error).__name__)
+            "tool_error" if isinstance(error, ToolError) else type(raised).__name__)
         record_error(span, error if isinstance(error, ToolError) else describe_exception(error), error_type)
         if gate is not None:  # the kind of failure only: messages may quote the caller's data
             gate.record(skill.id, "failed", error_type)
+        if error is not raised:
+            raise error from None
         raise
     finally:
         seconds = time.perf_counter() - started
         metrics.finished(labels, seconds, error_type)
         workload.finished(ctx.agent.name, skill.id, seconds if completed else None)
         span.end()
+
+
+def _without_secrets(error: E, arguments: Mapping[str, Any]) -> E:
+    """``error``, or a copy whose message no longer quotes the values of secret-looking arguments.
+
+    Skills (and the libraries they call) put their inputs in messages; a password must not travel
+    on from there into task states, MCP errors, spans and logs.
+    """
+    secrets = secret_values(dict(arguments))
+    text = error.reason if isinstance(error, Reject) else str(error)
+    if not secrets or not any(s in text for s in secrets):
+        return error
+    masked = mask_values(text, secrets)
+    if isinstance(error, Reject):
+        return Reject(masked)  # type: ignore[return-value]
+    if isinstance(error, ToolError):
+        return type(error)(masked)
+    return ToolError(f"{type(error).__name__}: {masked}")  # type: ignore[return-value]
 
 
 async def _call(skill: Skill, arguments: Mapping[str, Any], ctx: ToolContext) -> Any:

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-__all__ = ["redact", "redacted_json"]
+__all__ = ["mask_values", "redact", "redacted_json", "secret_values"]
 
 _SECRET_KEY = re.compile(r"pass(word|phrase)?|secret|token|api[-_]?key|authori[sz]ation|credential|cookie|private[-_]?key|pin$|cvv|ssn", re.I)
 _SECRET_VALUE = re.compile(
@@ -31,3 +31,29 @@ def redact(value: Any) -> Any:
 def redacted_json(value: Any) -> str:
     text = json.dumps(redact(value), default=str, ensure_ascii=False)
     return text if len(text) <= _MAX else text[:_MAX] + "…"
+
+
+def secret_values(value: Any) -> list[str]:
+    """The string values held under secret-looking keys anywhere in ``value`` (longest first)."""
+    found: list[str] = []
+
+    def walk(item: Any) -> None:
+        if isinstance(item, dict):
+            for key, inner in item.items():
+                if _SECRET_KEY.search(str(key)) and isinstance(inner, str) and len(inner) >= 4:
+                    found.append(inner)
+                else:
+                    walk(inner)
+        elif isinstance(item, (list, tuple)):
+            for inner in item:
+                walk(inner)
+
+    walk(value)
+    return sorted(set(found), key=len, reverse=True)
+
+
+def mask_values(text: str, values: list[str]) -> str:
+    """``text`` with each of ``values`` masked (e.g. a skill's error quoting a password it was given)."""
+    for value in values:
+        text = text.replace(value, MASK)
+    return _SECRET_VALUE.sub(MASK, text)
