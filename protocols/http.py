@@ -52,7 +52,7 @@ def json_error_body(status: int, message: str, *, jsonrpc: bool, code: int = -32
 
 class BodySizeLimit:
     """Refuse request bodies above ``max_bytes`` with 413, by Content-Length or while streaming,
-    and JSON bodies nested deeper than ``max_json_depth`` with 400.
+    and JSON bodies nested deeper than ``max_json_depth`` or not UTF-8 with 400.
 
     Bodies are cut off as they arrive, so an oversize chunked upload is never read whole.
     Only POST/PUT/PATCH bodies are buffered; streams such as MCP's GET pass straight through.
@@ -112,7 +112,7 @@ class BodySizeLimit:
             too_deep = f"JSON body nests deeper than the limit of {self.max_json_depth} levels"
             await self._refuse(send, 400, too_deep, jsonrpc)
             return
-        if jsonrpc and not _is_utf8(body):  # a2a-sdk answers these with -32603 and a logged traceback
+        if not _is_utf8(body):  # every body we serve is JSON; a2a-sdk answers these with 500 / -32603
             await self._refuse(send, 400, "request body is not UTF-8 JSON text", jsonrpc, code=-32700)
             return
         pending: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]

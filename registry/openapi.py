@@ -81,7 +81,8 @@ def openapi_document() -> dict[str, Any]:
         "/v1/instances/{instance_id}/heartbeat": {"post": {
             "summary": "Renew the lease", "parameters": [instance_id], "security": write,
             "requestBody": {"required": False, **_json(_ref("Heartbeat"))},
-            "responses": _responses({"description": "the instance", **_json(_ref("InstanceRecord"))}, 400, 401, 404, 422)}},
+            "responses": _responses({"description": "the instance", **_json(_ref("InstanceRecord"))},
+                                    400, 401, 404, 413, 422)}},
         "/v1/watch": {"get": {
             "summary": "Server-sent events of registry changes; resume with Last-Event-ID",
             "parameters": [_param("since", type="integer"), _param("Last-Event-ID", "header")],

@@ -1,4 +1,4 @@
-"""The JSON depth limit: the counting pre-check, the string-aware scan, and refusals on a real agent."""
+"""The JSON depth limit (the counting pre-check, the string-aware scan) and the UTF-8 check, on a real agent too."""
 
 from __future__ import annotations
 
@@ -85,3 +85,13 @@ async def test_deep_bodies_get_400_with_a_well_formed_error_on_every_face(agent_
         response = await client.post("/", content=json.dumps(rpc("NoSuchMethod", shallow)))
         assert response.status_code == 200 and response.json()["error"]["code"] == -32601
         assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_bodies_that_are_not_utf8_get_400_not_the_sdks_internal_error(agent_url):
+    # found by tests/fuzz: a2a-sdk's REST routes answered 500 and its JSON-RPC route -32603
+    async with httpx.AsyncClient(base_url=agent_url, headers=A2A_HEADERS, timeout=10) as client:
+        response = await client.post("/a2a/tasks/x/pushNotificationConfigs", content=b"\xbc{}")
+        assert response.status_code == 400
+        assert response.json() == {"error": {"status": 400, "message": "request body is not UTF-8 JSON text"}}
+        response = await client.post("/", content=b'{"jsonrpc": "2.0", "id": 1, "method": "GetTask\xff"}')
+        assert response.status_code == 400 and response.json()["error"]["code"] == -32700
