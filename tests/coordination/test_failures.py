@@ -69,8 +69,9 @@ async def test_fail_over_to_a_healthy_replica_then_dead_letter_and_redrive(tmp_p
         assert all(letter["steps"]["customer"]["status"] == "completed" for letter in letters)
         task = dead[0]
 
-        # The agent is back: re-driving runs the failed step only, and the workflow completes.
-        mesh.start("slots", f"{AGENTS}:slots")
+        # The agent is back (on its own port: a fresh free port could be the dead replica's, whose
+        # circuit is open): re-driving runs the failed step only, and the workflow completes.
+        mesh.start("slots", f"{AGENTS}:slots", port=mesh.processes["slots"].port)
         await mesh.wait_healthy("slots")
         redriven = artifact(await send(coordinator.url, message(
             data={"skill": "redrive", "arguments": {"workflow_id": task["id"]}})), "redrive")
