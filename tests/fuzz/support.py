@@ -1,6 +1,6 @@
 """What the fuzz tests share: bounded, deterministic hypothesis settings and the checks on every answer.
 
-``MESH_TEST_FUZZ_EXAMPLES`` raises the examples per test (default 40) for a longer run, and
+``MESH_TEST_FUZZ_EXAMPLES`` raises the examples per test (default 100) for a longer run, and
 ``MESH_TEST_FUZZ_RANDOM=1`` draws new examples each run instead of the same fixed ones:
 ``MESH_TEST_FUZZ_EXAMPLES=2000 MESH_TEST_FUZZ_RANDOM=1 .venv/bin/python -m pytest tests/fuzz``.
 """
@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 _SSE_LINES = re.compile(r"\r\n|\r|\n")
-EXAMPLES = int(os.environ.get("MESH_TEST_FUZZ_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("MESH_TEST_FUZZ_EXAMPLES", "100"))
 RANDOM = os.environ.get("MESH_TEST_FUZZ_RANDOM", "") not in ("", "0")
 
 # derandomize: the same examples every run, so CI is stable; no example database between runs either
