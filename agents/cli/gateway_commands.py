@@ -26,8 +26,11 @@ def _cmd_mcp(args: argparse.Namespace) -> int:
     settings = MeshSettings.from_env(registry_url=args.registry)
     if not settings.registry_url:
         raise CliError("no registry: give --registry URL or set MESH_REGISTRY_URL")
-    tracing.configure("mesh-gateway", settings)
-    asyncio.run(_serve(settings, args.coordinator_name))
+    traces = tracing.configure("mesh-gateway", settings)
+    try:
+        asyncio.run(_serve(settings, args.coordinator_name))
+    finally:
+        traces.flush()  # the host may stop this process soon after closing stdin: spans first
     return EXIT_OK
 
 
