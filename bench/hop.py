@@ -52,6 +52,19 @@ SERVER_ENV = {"OTEL_INSTRUMENTATION_A2A_SDK_ENABLED": "false", "PYTHONUNBUFFERED
 MCP_VERSION = "2026-07-28"
 
 
+def _bench_token() -> str:
+    """A JWT the secured rows accept (the bare servers and unsecured rows ignore the header)."""
+    import jwt
+
+    from servers import BENCH_CALLER, BENCH_JWT_SECRET  # bench/ is this script's directory
+
+    return jwt.encode({"sub": BENCH_CALLER, "aud": "echo", "exp": int(time.time()) + 86400}, BENCH_JWT_SECRET,
+                      algorithm="HS256")
+
+
+BENCH_TOKEN = _bench_token()
+
+
 # --------------------------------------------------------------------------- workloads
 
 
@@ -114,7 +127,7 @@ WORKLOADS = {
     "a2a": Workload(
         "a2a",
         "/",
-        (("Content-Type", "application/json"), ("A2A-Version", "1.0")),
+        (("Content-Type", "application/json"), ("A2A-Version", "1.0"), ("Authorization", f"Bearer {BENCH_TOKEN}")),
         _a2a_body,
         # the text comes back twice: in the artifact and in the task's history
         lambda body, m: b"TASK_STATE_COMPLETED" in body and body.count(m) >= 2,
@@ -129,6 +142,7 @@ WORKLOADS = {
             ("Mcp-Protocol-Version", MCP_VERSION),
             ("Mcp-Method", "tools/call"),
             ("Mcp-Name", "echo"),
+            ("Authorization", f"Bearer {BENCH_TOKEN}"),  # checked by the secured rows only
         ),
         _mcp_body,
         lambda body, m: b'"isError":false' in body and m in body,
@@ -379,9 +393,11 @@ ROWS = [
     Row("a2a runtime, tracing off", "a2a", "runtime-notrace", "a2a bare a2a-sdk"),
     Row("a2a runtime, sync def skill", "a2a", "runtime-sync", "a2a bare a2a-sdk"),
     Row("a2a runtime, SQLite store", "a2a", "runtime-sqlite", "a2a bare a2a-sdk"),
+    Row("a2a runtime, secured", "a2a", "runtime-secured", "a2a runtime"),
     Row("mcp runtime", "mcp", "runtime", "mcp bare MCPServer"),
     Row("mcp bare MCPServer", "mcp", "mcp-bare", None),
     Row("mcp runtime, tracing off", "mcp", "runtime-notrace", "mcp bare MCPServer"),
+    Row("mcp runtime, secured", "mcp", "runtime-secured", "mcp runtime"),
     Row("floor: Starlette echo", "floor", "floor", None),
 ]
 # (column, window, field): what the table shows for each row, and the ratios

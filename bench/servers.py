@@ -9,6 +9,8 @@ KIND is one of:
 * ``runtime-sync``   the same as ``runtime`` with the skill written as a plain ``def``;
 * ``runtime-notrace`` the same as ``runtime`` with ``OTEL_SDK_DISABLED=true`` (no spans, no span store);
 * ``runtime-otlp-dead`` the same as ``runtime`` exporting over OTLP/HTTP as well, to a dead endpoint;
+* ``runtime-secured`` the same as ``runtime`` with ``MESH_AUTH_MODE=required``: every request's JWT
+                     checked, its scope looked up in a policy, the call written to the audit log;
 * ``a2a-bare``       a bare a2a-sdk server (card + JSON-RPC routes, in-memory task store) whose
                      executor does the same echo: a Task, one text artifact, completed;
 * ``mcp-bare``       a bare ``MCPServer`` with an ``async def echo`` tool on its streamable HTTP app;
@@ -41,7 +43,11 @@ ROOT = HERE.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-KINDS = ("runtime", "runtime-sqlite", "runtime-sync", "runtime-notrace", "runtime-otlp-dead", "a2a-bare", "mcp-bare", "floor")
+KINDS = ("runtime", "runtime-sqlite", "runtime-sync", "runtime-notrace", "runtime-otlp-dead", "runtime-secured", "a2a-bare",
+         "mcp-bare", "floor")
+# the secret the secured runtime verifies the benchmark's tokens with (bench/hop.py mints them)
+BENCH_JWT_SECRET = "bench-secret-for-hop-benchmark-tokens-only"
+BENCH_CALLER = "bench-client"
 # the options protocols.serving.serve_asgi gives uvicorn for the runtime
 UVICORN_OPTIONS: dict[str, Any] = {"log_level": "warning", "access_log": False, "lifespan": "on", "timeout_graceful_shutdown": 5}
 
@@ -130,6 +136,9 @@ RUNTIME_KINDS: dict[str, tuple[str, dict[str, str]]] = {
     # spans to the span store and over OTLP/HTTP to a port nothing listens on (a dead collector)
     "runtime-otlp-dead": ("agent", {"MESH_TASK_STORE": "memory", "OTEL_TRACES_EXPORTER": "otlp",
                                     "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"}),
+    # authentication, the policy check and the audit log (its file is written under MESH_HOME)
+    "runtime-secured": ("agent", {"MESH_TASK_STORE": "memory", "MESH_AUTH_MODE": "required",
+                                  "MESH_AUTH_JWT_SECRET": BENCH_JWT_SECRET}),
 }
 
 
@@ -139,6 +148,10 @@ def run_runtime(kind: str, port: int) -> int:
     attr, env = RUNTIME_KINDS[kind]
     with tempfile.TemporaryDirectory(prefix="bench-mesh-") as home:
         os.environ.update(MESH_HOME=home, MESH_LOG_LEVEL="WARNING", **env)
+        if "MESH_AUTH_MODE" in env:
+            policy = Path(home) / "policy.toml"
+            policy.write_text(f'[callers.{BENCH_CALLER}]\nscopes = ["echo:echo"]\n')
+            os.environ["MESH_POLICY"] = str(policy)
         return mesh(["serve", f"{HERE / 'echo_agent.py'}:{attr}", "--host", "127.0.0.1", "--port", str(port)])
 
 
