@@ -125,12 +125,14 @@ def _create_engine(url: str) -> AsyncEngine:
 def _push_config_validator(guard: UrlGuard) -> Callable[[str], Awaitable[bool]]:
     """The SDK's push_url_validator for new configs: a refusal is InvalidParams saying what is wrong.
 
+    A name that does not resolve yet is accepted: deliveries resolve and check it each time.
+
     The SDK's own message is only "Invalid push notification URL"; raising our error keeps the reason.
     """
 
     async def validate(url: str) -> bool:
         try:
-            await guard.check(url)
+            await guard.check(url, unresolvable_ok=True)  # each delivery is checked (and pinned) again
         except UrlRefused as exc:
             raise InvalidParamsError(message=f"push notification URL refused: {exc}") from None
         return True

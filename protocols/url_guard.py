@@ -120,8 +120,12 @@ class UrlGuard:
     def from_settings(cls, settings: MeshSettings, *, push: bool = False) -> UrlGuard:
         return cls(allow_private=allow_private_for(settings, push=push))
 
-    async def check(self, url: str) -> list[str]:
-        """The addresses ``url``'s host resolves to, all allowed; else UrlRefused naming the problem."""
+    async def check(self, url: str, *, unresolvable_ok: bool = False) -> list[str]:
+        """The addresses ``url``'s host resolves to, all allowed; else UrlRefused naming the problem.
+
+        ``unresolvable_ok``: a name that does not resolve now passes (with no addresses). For URLs kept
+        for later (push configs): every delivery is checked again, and connects only where allowed.
+        """
         try:
             parts = urlsplit(url)
             port = parts.port
@@ -134,6 +138,8 @@ class UrlGuard:
         try:
             return await self.resolve(parts.hostname, port or (443 if parts.scheme == "https" else 80))
         except UrlRefused as exc:
+            if unresolvable_ok and str(exc).startswith(_UNRESOLVED):
+                return []
             raise UrlRefused(f"{url} {exc}") from None
 
     async def allows(self, url: str) -> bool:
@@ -150,7 +156,7 @@ class UrlGuard:
                 asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM), self.resolve_timeout
             )
         except (OSError, UnicodeError, TimeoutError) as exc:
-            raise UrlRefused(f"does not resolve ({type(exc).__name__}: {exc})") from None
+            raise UrlRefused(f"{_UNRESOLVED} ({type(exc).__name__}: {exc})") from None
         addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
         for text in addresses:
             address = ipaddress.ip_address(text.split("%", 1)[0])
@@ -159,10 +165,11 @@ class UrlGuard:
                 hint = "" if self.allow_private or problem in _NEVER else f"; set {ALLOW_PRIVATE_SETTING}=true to allow"
                 raise UrlRefused(f"resolves to {problem} {text}{hint}")
         if not addresses:
-            raise UrlRefused("does not resolve (no addresses)")
+            raise UrlRefused(f"{_UNRESOLVED} (no addresses)")
         return addresses
 
 
+_UNRESOLVED = "does not resolve"
 _NEVER = frozenset({"an unspecified address", "a link-local address", "a multicast address", "a reserved address"})
 
 

@@ -145,3 +145,12 @@ async def test_a_strict_agent_refuses_private_push_urls_with_the_reason(tmp_path
                                        headers={"content-type": "application/a2a+json"})
             assert response.status_code == 400, response.text
             assert "resolves to a loopback address 127.0.0.1; set MESH_ALLOW_PRIVATE_URLS=true" in response.text
+
+
+async def test_a_name_that_does_not_resolve_yet_may_be_kept_for_later_but_never_fetched():
+    guard = UrlGuard(allow_private=False)
+    assert await guard.check("https://not-yet.invalid/hook", unresolvable_ok=True) == []
+    with pytest.raises(UrlRefused, match="does not resolve"):
+        await guard.check("https://not-yet.invalid/hook")
+    with pytest.raises(UrlRefused, match="loopback"):  # a name that resolves is judged as always
+        await guard.check("http://127.0.0.1:9/hook", unresolvable_ok=True)
