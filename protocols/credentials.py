@@ -38,6 +38,7 @@ __all__ = [
     "MeshTokenVerifier",
     "OutboundCredentials",
     "credential_hook",
+    "decode_jwt",
     "current_caller",
     "hash_api_key",
     "identity_from_record",
@@ -123,19 +124,8 @@ class Authenticator:
             return self.verify_api_key(token)
         if self.jwt_key is None:
             raise AuthFailure("this service accepts no JWTs")
-        try:
-            claims = jwt.decode(token, self.jwt_key, algorithms=self.jwt_algorithms, audience=self.audiences,
-                                issuer=self.issuer, options={"require": ["exp", "aud", "sub"]}, leeway=5)
-        except jwt.ExpiredSignatureError:
-            raise AuthFailure("the token has expired") from None
-        except jwt.InvalidAudienceError:
-            raise AuthFailure(f"the token is for another audience (this is {self.audiences[0]!r})") from None
-        except jwt.InvalidIssuerError:
-            raise AuthFailure("the token has the wrong issuer") from None
-        except jwt.MissingRequiredClaimError as exc:
-            raise AuthFailure(f"the token has no {exc.claim!r} claim") from None
-        except jwt.PyJWTError as exc:
-            raise AuthFailure(f"the token is not valid ({type(exc).__name__})") from None
+        claims = decode_jwt(token, self.jwt_key, self.jwt_algorithms, audiences=self.audiences, issuer=self.issuer,
+                            require=("exp", "aud", "sub"), who=f"agent {self.audiences[0]!r}")
         actor = claims.get("act")
         return Identity(subject=str(claims["sub"]), method="jwt", token_scopes=_scopes_of(claims),
                         actor=str(actor["sub"]) if isinstance(actor, dict) and actor.get("sub") else None,
@@ -157,6 +147,25 @@ class Authenticator:
         if api_key:
             return self.verify_api_key(api_key)
         raise AuthFailure("this call needs a credential: Authorization: Bearer <token>, or X-API-Key")
+
+
+def decode_jwt(token: str, key: str | bytes, algorithms: list[str], *, audiences: list[str] | None,
+               issuer: str | None, require: tuple[str, ...] = ("exp",), who: str = "this service") -> dict[str, Any]:
+    """The claims of a verified JWT (signature, ``exp``, ``aud`` when ``audiences``, ``iss`` when
+    ``issuer``), or AuthFailure saying what is wrong, in words, without the token."""
+    try:
+        return jwt.decode(token, key, algorithms=algorithms, audience=audiences, issuer=issuer, leeway=5,
+                          options={"require": list(require), "verify_aud": audiences is not None})
+    except jwt.ExpiredSignatureError:
+        raise AuthFailure("the token has expired") from None
+    except jwt.InvalidAudienceError:
+        raise AuthFailure("the token is for another audience") from None
+    except jwt.InvalidIssuerError:
+        raise AuthFailure("the token has the wrong issuer") from None
+    except jwt.MissingRequiredClaimError as exc:
+        raise AuthFailure(f"the token has no {exc.claim!r} claim, which {who} requires") from None
+    except jwt.PyJWTError as exc:
+        raise AuthFailure(f"the token is not valid: {type(exc).__name__}") from None
 
 
 def _read_api_keys(settings: MeshSettings) -> dict[str, str]:

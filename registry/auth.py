@@ -16,11 +16,10 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-import jwt
-
 from agents.policy import Policy
 
 from agents.settings import MeshSettings
+from protocols.credentials import AuthFailure, decode_jwt
 from protocols.registry_client import local_token_path
 
 __all__ = ["READ_SCOPE", "WRITE_SCOPE", "AuthError", "Credentials", "ScopeError", "token_file"]
@@ -87,24 +86,11 @@ class Credentials:
             return "token"
         if self.jwt_key is not None and credential.count(".") == 2:
             try:
-                claims = jwt.decode(
-                    credential,
-                    self.jwt_key,
-                    algorithms=self.jwt_algorithms,
-                    audience=self.audience,
-                    issuer=self.issuer,
-                    options={"require": ["exp"], "verify_aud": self.audience is not None},
-                )
-            except jwt.ExpiredSignatureError:
-                raise AuthError("the token has expired") from None
-            except jwt.InvalidAudienceError:
-                raise AuthError("the token is for another audience") from None
-            except jwt.InvalidIssuerError:
-                raise AuthError("the token has the wrong issuer") from None
-            except jwt.MissingRequiredClaimError as exc:
-                raise AuthError(f"the token has no {exc.claim!r} claim, which this registry requires") from None
-            except jwt.PyJWTError as exc:
-                raise AuthError(f"the token is not valid: {type(exc).__name__}") from None
+                claims = decode_jwt(credential, self.jwt_key, self.jwt_algorithms,
+                                    audiences=[self.audience] if self.audience else None, issuer=self.issuer,
+                                    who="this registry")
+            except AuthFailure as failure:
+                raise AuthError(str(failure)) from None
             subject = str(claims.get("sub", "jwt"))
             self._authorize(subject, claims, scope)
             return subject

