@@ -15,12 +15,11 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text, event, insert, select, text
+from sqlalchemy import BigInteger, Column, Index, Integer, MetaData, String, Table, Text, insert, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from registry.store import async_url
+from agents.sql import SqlRunner
 
 __all__ = ["GENESIS_HASH", "ROW_FIELDS", "AuditStore", "audit", "chain_hash"]
 
@@ -88,13 +87,10 @@ class AuditStore:
     """Rows in, rows out: the buffering and the models are ``agents.audit``'s."""
 
     def __init__(self, url: str) -> None:
-        self.url = async_url(url)
-        self.engine: AsyncEngine = create_async_engine(self.url)
-        self.dialect = self.engine.dialect.name
-        if self.dialect == "sqlite":
-            event.listen(self.engine.sync_engine, "connect", _sqlite_connect)
-            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
-        elif self.dialect != "postgresql":
+        self.sql = SqlRunner(url, name="audit-log", on_connect=_sqlite_connect, on_begin=_sqlite_begin,
+                             write_options={"audit_write": True})  # SQLite: BEGIN IMMEDIATE (see _sqlite_begin)
+        self.dialect = self.sql.dialect
+        if not url.startswith(("sqlite", "postgresql", "postgres")):
             raise ValueError(f"audit log URL must be sqlite:///path or postgresql://..., not {url!r}")
 
     async def initialize(self) -> None:
@@ -123,17 +119,13 @@ class AuditStore:
                 conn.exec_driver_sql(statement)
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        await self.sql.dispose()
 
     async def _transaction(self, work: Any, *args: Any) -> Any:
-        async with self.engine.connect() as conn:
-            await conn.execution_options(audit_write=True)  # SQLite: BEGIN IMMEDIATE (see _sqlite_begin)
-            async with conn.begin():
-                return await conn.run_sync(work, *args)
+        return await self.sql.run(lambda conn: work(conn, *args), write=True)
 
     async def _read(self, work: Any, *args: Any) -> Any:
-        async with self.engine.connect() as conn:
-            return await conn.run_sync(work, *args)
+        return await self.sql.run(lambda conn: work(conn, *args), write=False)
 
     async def append(self, rows: Sequence[dict[str, Any]]) -> int:
         """Append rows (without seq and hashes) to the chain in one transaction; the last seq."""

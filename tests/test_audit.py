@@ -39,8 +39,7 @@ async def eventually(condition, what: str) -> None:
 
 
 async def sql(log: AuditLog, statement: str) -> None:
-    async with log.store.engine.begin() as conn:
-        await conn.execute(text(statement))
+    await log.store.sql.run(lambda conn: conn.execute(text(statement)), write=True)
 
 
 async def test_events_are_queried_newest_first_by_every_filter(store_url):

@@ -7,10 +7,8 @@ holding its lease (``claim``), and a crashed replica's lease runs out so another
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from sqlalchemy import (
@@ -25,8 +23,6 @@ from sqlalchemy import (
     Text,
     and_,
     bindparam,
-    create_engine,
-    event,
     insert,
     or_,
     select,
@@ -35,11 +31,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.engine import Connection
 
 from agents.coordination.models import Escalation, Plan, StepResult, WorkflowRecord, WorkflowStatus
-from registry.store import async_url
+from agents.sql import SqlRunner
 
 __all__ = ["WorkflowStore", "customer_scope", "session_scope"]
 
@@ -115,26 +110,12 @@ def customer_scope(customer_id: str) -> str:
 
 
 class WorkflowStore:
-    """Every operation is a plain function over a SQLAlchemy ``Connection``, run where it is cheapest.
-
-    SQLite: a synchronous engine on one thread of its own. SQLAlchemy's async layer over aiosqlite
-    costs ~1 ms of CPU per statement against ~0.2 ms this way, and the one thread also queues this
-    process's writers first come, first served (SQLite's busy handler, under load, gives up with
-    "database is locked"). PostgreSQL: the async engine, running the same functions via ``run_sync``.
-    """
+    """Every operation is a plain function over a SQLAlchemy ``Connection``, run where it is cheapest
+    (``agents.sql.SqlRunner``: SQLite on a thread of its own, PostgreSQL through the async engine)."""
 
     def __init__(self, url: str) -> None:
-        self.url = async_url(url)
-        self.dialect = "sqlite" if self.url.startswith("sqlite") else "postgresql"
-        self._async: AsyncEngine | None = None
-        self._sync: Engine | None = None
-        self._thread: ThreadPoolExecutor | None = None
-        if self.dialect == "sqlite":
-            self._sync = create_engine(self.url.replace("sqlite+aiosqlite", "sqlite", 1))
-            event.listen(self._sync, "connect", _sqlite_pragmas)
-            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="workflow-store")
-        else:
-            self._async = create_async_engine(self.url)
+        self.sql = SqlRunner(url, name="workflow-store", on_connect=_sqlite_pragmas)
+        self.dialect = self.sql.dialect
         # the hottest statement, built once: one per step of every workflow
         upsert = (sqlite_insert if self.dialect == "sqlite" else pg_insert)(steps)
         self._save_step = upsert.on_conflict_do_update(
@@ -143,29 +124,13 @@ class WorkflowStore:
                   "updated_at": upsert.excluded.updated_at})
 
     async def _run(self, work: Callable[[Connection], T], *, write: bool) -> T:
-        if self._sync is not None:
-            assert self._thread is not None
-            return await asyncio.get_running_loop().run_in_executor(self._thread, self._in_thread, work, write)
-        assert self._async is not None
-        async with self._async.begin() if write else self._async.connect() as conn:
-            return await conn.run_sync(work)
-
-    def _in_thread(self, work: Callable[[Connection], T], write: bool) -> T:
-        assert self._sync is not None
-        with self._sync.begin() if write else self._sync.connect() as conn:
-            return work(conn)
-
+        return await self.sql.run(work, write=write)
 
     async def initialize(self) -> None:
         await self._run(metadata.create_all, write=True)
 
     async def close(self) -> None:
-        if self._sync is not None:
-            assert self._thread is not None
-            await asyncio.get_running_loop().run_in_executor(self._thread, self._sync.dispose)
-            self._thread.shutdown(wait=False)
-        if self._async is not None:
-            await self._async.dispose()
+        await self.sql.dispose()
 
     # -- workflows ----------------------------------------------------------------------------
 
