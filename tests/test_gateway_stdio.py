@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 from mcp import Client, StdioServerParameters
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from tests.coordination.support import Mesh
 from tests.nodejs import NODE_BIN, node_path_env, require_node
@@ -77,12 +80,15 @@ def test_inspector_calls_an_agent_and_gets_its_result(mesh):
 
 
 async def test_the_callers_trace_continues_through_the_gateway_into_the_agent(mesh):
-    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    trace_id, caller_span_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
     server = StdioServerParameters(command=MESH, args=["mcp", "--registry", mesh.registry_url],
                                    env={"MESH_HOME": str(mesh.home), "PATH": node_path_env()["PATH"]}, cwd=str(ROOT))
+    # the caller's span is current: the mcp SDK puts its context (or, when this process traces, its own
+    # client span's, a child of ours) into the request's _meta, as a traced IDE host's client would
+    caller = SpanContext(int(trace_id, 16), int(caller_span_id, 16), is_remote=True, trace_flags=TraceFlags(1))
     async with Client(server, mode="legacy") as client:
-        result = await client.call_tool("warehouse__stock_level", {"sku": "SKU-1"},
-                                        meta={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
+        with trace.use_span(NonRecordingSpan(caller)):
+            result = await client.call_tool("warehouse__stock_level", {"sku": "SKU-1"})
     assert result.structured_content == {"sku": "SKU-1", "on_hand": 35}
 
     store = SpanStore(mesh.home / "traces.db")
@@ -100,4 +106,7 @@ async def test_the_callers_trace_continues_through_the_gateway_into_the_agent(me
     assert ("mesh-gateway", "invoke_agent warehouse") in names
     assert ("warehouse", "execute_tool stock_level") in names
     roots = [s for s in spans if s.parent_id not in by_id]
-    assert [r.parent_id for r in roots] == ["00f067aa0ba902b7"]  # one tree, under the caller's span
+    # the gateway's spans hang under the caller's; the agent's under the gateway's: one connected trace
+    assert roots and {r.service for r in roots} == {"mesh-gateway"}, [(r.service, r.name) for r in roots]
+    if not isinstance(trace.get_tracer_provider(), TracerProvider):  # nothing in between: the caller's span itself
+        assert {r.parent_id for r in roots} == {caller_span_id}
