@@ -29,6 +29,7 @@ from agents.errors import describe_exception
 from agents.routing import rank_skills
 from agents.runtime import workload
 from protocols.a2a_client import A2AConnection
+from protocols.card_signing import CardTrust
 from protocols.cards import parse_card
 from protocols.negotiation import cfp_message, negotiates, parse_answer
 from protocols.registry_client import RegistryClient
@@ -228,15 +229,19 @@ def rank(proposals: Iterable[Proposal]) -> list[Proposal]:
                                             p.bid.expected_seconds, p.bid.cost, p.candidate.name, p.candidate.url))
 
 
-async def _connection(candidate: Candidate, http: httpx.AsyncClient) -> A2AConnection:
-    """From the registry's card when it describes this instance; else the instance's own card."""
+async def _connection(candidate: Candidate, http: httpx.AsyncClient, trust: CardTrust | None) -> A2AConnection:
+    """From the registry's card when it describes this instance; else the instance's own card.
+    Either way ``trust`` judges the card: the registry's copy is checked again, not taken on faith."""
     if instance_url_of(candidate.card) == candidate.url.rstrip("/"):
+        if trust is not None:
+            trust.check(candidate.card, f"{candidate.url} (as registered)")
         return A2AConnection(card=parse_card(candidate.card), http=http)
-    return await A2AConnection.open(candidate.url, http)
+    return await A2AConnection.open(candidate.url, http, trust=trust)
 
 
-async def _ask(candidate: Candidate, cfp: CallForProposals, http: httpx.AsyncClient) -> Bid | Decline:
-    connection = await _connection(candidate, http)
+async def _ask(candidate: Candidate, cfp: CallForProposals, http: httpx.AsyncClient,
+               trust: CardTrust | None) -> Bid | Decline:
+    connection = await _connection(candidate, http, trust)
     last: dict[str, Any] = {}
     async for event in connection.send(cfp_message(cfp.model_dump(exclude_none=True))):
         last = event
@@ -258,11 +263,12 @@ def _span_name(what: str, cfp: CallForProposals) -> str:
 
 
 async def call_for_proposals(candidates: Iterable[Candidate], cfp: CallForProposals, http: httpx.AsyncClient,
-                             timeout: float | None = None) -> Proposals:
+                             timeout: float | None = None, trust: CardTrust | None = None) -> Proposals:
     """Send ``cfp`` to every negotiating candidate at once and rank the bids with the plain candidates.
 
     ``timeout`` (default: the CFP's deadline) bounds the whole round: a bid not in by then, an error
-    or a decline excludes that candidate, with the reason in ``Proposals.excluded``. Traced as one
+    or a decline excludes that candidate, with the reason in ``Proposals.excluded``; so does a card
+    ``trust`` refuses (the CFP is never sent to it). Traced as one
     INTERNAL span ``negotiate`` (``negotiate {skill}`` for a named skill) over the CFP sends.
     """
     candidates = list(candidates)
@@ -272,7 +278,7 @@ async def call_for_proposals(candidates: Iterable[Candidate], cfp: CallForPropos
     if content_recording():
         span.set_attribute(TASK, redacted_json(cfp.task))
     with trace.use_span(span, end_on_exit=True, record_exception=False, set_status_on_exception=False):
-        asks = {asyncio.ensure_future(_ask(c, cfp, http)): c for c in candidates if c.negotiates}
+        asks = {asyncio.ensure_future(_ask(c, cfp, http, trust)): c for c in candidates if c.negotiates}
         pending: set[asyncio.Future[Bid | Decline]] = set()
         if asks:
             _, pending = await asyncio.wait(asks, timeout=timeout)

@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+from a2a.types import AgentCard
 from mcp.server import MCPServer
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -23,6 +24,7 @@ from agents.definition import Agent
 from agents.registration import RegistryLink
 from agents.settings import MeshSettings
 from protocols.a2a_server import A2AServer, build_a2a_server
+from protocols.card_signing import load_signing_key, sign_card
 from protocols.cards import build_card, card_json
 from protocols.http import BodySizeLimit, InFlight
 from protocols.mcp_server import build_mcp_server, transport_security_for
@@ -62,8 +64,6 @@ class AgentService:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        for start in self.agent.start_hooks:
-            await start(self.base_url, self.settings)
         await self.a2a.start()
         if self.access is not None:
             await self.access.start()
@@ -81,13 +81,19 @@ class AgentService:
                 await self.a2a.stop()
                 if self.access is not None:
                     await self.access.stop()
-                for stop in reversed(self.agent.stop_hooks):
-                    await stop()
+
+
+def card_of(agent: Agent, settings: MeshSettings, base_url: str, *, secured: bool = False) -> AgentCard:
+    """The card this service serves: signed when ``MESH_CARD_SIGNING_KEY`` names a key."""
+    card = build_card(agent, base_url, secured=secured)
+    if settings.card_signing_key:
+        card = sign_card(card, load_signing_key(settings.card_signing_key))
+    return card
 
 
 def build_service(agent: Agent, settings: MeshSettings, base_url: str) -> AgentService:
     access = ServiceAccess.from_settings(settings, agent.name)
-    card = build_card(agent, base_url, secured=access.authenticator is not None)
+    card = card_of(agent, settings, base_url, secured=access.authenticator is not None)
     a2a = build_a2a_server(agent, card, settings)
     mcp = build_mcp_server(agent, card_json(card), access.mcp_auth(base_url, MCP_PATH))
     mcp_app = mcp.streamable_http_app(
@@ -128,11 +134,23 @@ async def serve(
         if on_ready is not None:
             on_ready(service)
 
-    await serve_asgi(service.asgi, sock, settings.log_level, started)
+    # the agent's start hooks run before the server, so a refusal (a SettingsError) ends the process
+    # with its one-line reason, not a server's startup traceback
+    try:
+        for start in agent.start_hooks:
+            await start(service.base_url, settings)
+    except BaseException:
+        sock.close()
+        raise
+    try:
+        await serve_asgi(service.asgi, sock, settings.log_level, started)
+    finally:
+        for stop in reversed(agent.stop_hooks):
+            await stop()
 
 
 def serve_stdio(agent: Agent, settings: MeshSettings) -> None:
     """Serve the MCP face on stdin/stdout (stdout carries the protocol: logs go to stderr)."""
     tracing.configure(agent.name, settings)
     base = settings.public_url or f"http://{settings.host}:{settings.port or 8000}"
-    build_mcp_server(agent, card_json(build_card(agent, base))).run("stdio")
+    build_mcp_server(agent, card_json(card_of(agent, settings, base))).run("stdio")

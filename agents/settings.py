@@ -69,7 +69,8 @@ class MeshSettings(BaseModel):
     registry_jwt_issuer: str | None = Field(default=None)
     registry_protect_reads: bool = Field(default=False, description="Reads need a credential too.")
     registry_card_policy: Literal["allow-unsigned", "require-signed"] = Field(default="allow-unsigned")
-    registry_trusted_keys: str | None = Field(default=None, description="JWKS file of keys trusted for card signatures.")
+    registry_trusted_keys: str | None = Field(
+        default=None, description="JWKS file of keys trusted for card signatures; default: trusted_card_keys.")
     registry_probe_seconds: float = Field(default=5.0, gt=0, description="How often instances are probed.")
     registry_evict_seconds: float = Field(default=30.0, gt=0, description="Unhealthy this long: evicted.")
     # -- the MCP gateway (/mcp on the registry, mesh mcp) -------------------------------------
@@ -101,6 +102,15 @@ class MeshSettings(BaseModel):
     )
     auth_signing_key: str | None = Field(default=None, description="PEM private key signing delegated tokens.")
     auth_signing_algorithm: str = Field(default="RS256")
+
+    # -- signed cards (protocols/card_signing.py, docs/signed-cards.md) --------------------------
+    card_signing_key: str | None = Field(
+        default=None, description="Private JWK file (with a kid) this agent signs its card with.")
+    trusted_card_keys: str | None = Field(
+        default=None, description="JWKS file of the keys clients trust to sign the cards they read.")
+    card_policy: Literal["verify", "require-signed"] = Field(
+        default="verify", description="verify: a card whose signature fails is refused, an unsigned one used; "
+                                      "require-signed: only cards verified against trusted_card_keys are used.")
 
     # -- coordination ------------------------------------------------------------------------
     coordinator_url: str | None = Field(

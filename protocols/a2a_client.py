@@ -21,6 +21,7 @@ from google.protobuf.json_format import MessageToDict
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
+from protocols.card_signing import CardTrust
 from protocols.cards import CardProblem, InvalidCard, parse_card, validate_card
 from tracing import conventions as semconv
 from tracing.propagation import inject_trace_headers
@@ -94,10 +95,15 @@ class A2AConnection:
     trace_id: str | None = None  # of the last send, when tracing is configured
 
     @classmethod
-    async def open(cls, url: str, http: httpx.AsyncClient, **options: Any) -> A2AConnection:
+    async def open(cls, url: str, http: httpx.AsyncClient, *, trust: CardTrust | None = None,
+                   **options: Any) -> A2AConnection:
+        """Connect to the agent at ``url`` by its card: ``InvalidCard`` for a wrong field,
+        ``UntrustedCard`` for a card ``trust`` refuses (a changed card, an untrusted signer)."""
         data, problems = await fetch_card(url, http)
         if problems:
             raise InvalidCard(problems)
+        if trust is not None:
+            trust.check(data, card_url(url))
         return cls(card=parse_card(data), http=http, **options)
 
     def _client(self) -> Any:

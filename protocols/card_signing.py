@@ -1,4 +1,10 @@
-"""JWS signatures on A2A agent cards (the a2a-sdk signing helpers, with keys from a JWKS)."""
+"""JWS signatures on A2A agent cards (the a2a-sdk signing helpers, with keys from a JWKS).
+
+An agent signs its card with a private JWK (``MESH_CARD_SIGNING_KEY``); whoever reads a card, the
+registry at intake and every client before its first call, checks it with a :class:`CardTrust`:
+a signature that does not verify against the trusted keys (``MESH_TRUSTED_CARD_KEYS``) is refused,
+and under ``MESH_CARD_POLICY=require-signed`` so is a card without one. docs/signed-cards.md.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +21,27 @@ from a2a.utils.signing import (
     create_agent_card_signer,
     create_signature_verifier,
 )
+from cryptography.hazmat.primitives.asymmetric import ec
 from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 from jwt import PyJWK, PyJWKSet
+from jwt.algorithms import ECAlgorithm
 from jwt.exceptions import PyJWKError
 
-__all__ = ["CardVerification", "TrustedKeys", "card_dict_signed", "sign_card", "verify_card"]
+from agents.settings import MeshSettings, SettingsError
+from protocols.cards import CardProblem
+
+__all__ = [
+    "CardTrust",
+    "CardVerification",
+    "SigningKeyError",
+    "TrustedKeys",
+    "UntrustedCard",
+    "card_dict_signed",
+    "generate_signing_key",
+    "load_signing_key",
+    "sign_card",
+    "verify_card",
+]
 
 ALGORITHMS = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "EdDSA"]
 
@@ -95,15 +117,111 @@ def verify_card(card: dict[str, Any], trusted: TrustedKeys | None) -> CardVerifi
     return CardVerification(signed=True, verified=True, detail=f"verified (kid {handed_out[-1]})")
 
 
-def sign_card(card: AgentCard, private_jwk: dict[str, Any], alg: str = "ES256") -> AgentCard:
+class UntrustedCard(ValueError):
+    """A card refused for its signatures; ``problem`` names ``$.signatures`` and says why."""
+
+    def __init__(self, where: str, problem: CardProblem) -> None:
+        super().__init__(f"agent card of {where} refused: {problem.reason}")
+        self.problem = problem
+
+
+@dataclass(frozen=True, slots=True)
+class CardTrust:
+    """What a reader of cards accepts: never a signature that fails against ``keys``; an unsigned (or
+    unverifiable) card only when ``require_signed`` is off."""
+
+    keys: TrustedKeys | None = None
+    require_signed: bool = False
+
+    @classmethod
+    def for_clients(cls, settings: MeshSettings) -> CardTrust:
+        """What this process's clients accept (``MESH_TRUSTED_CARD_KEYS``, ``MESH_CARD_POLICY``)."""
+        return cls._load(settings.trusted_card_keys, settings.card_policy == "require-signed",
+                         "MESH_CARD_POLICY", "MESH_TRUSTED_CARD_KEYS")
+
+    @classmethod
+    def for_registry(cls, settings: MeshSettings) -> CardTrust:
+        """What the registry accepts at intake; its own keys, else the clients' ones."""
+        return cls._load(settings.registry_trusted_keys or settings.trusted_card_keys,
+                         settings.registry_card_policy == "require-signed",
+                         "MESH_REGISTRY_CARD_POLICY", "MESH_REGISTRY_TRUSTED_KEYS (or MESH_TRUSTED_CARD_KEYS)")
+
+    @classmethod
+    def _load(cls, path: str | None, require_signed: bool, policy_name: str, keys_name: str) -> CardTrust:
+        if require_signed and not path:  # it would refuse every card: say so at start
+            raise SettingsError(f"{policy_name}=require-signed needs {keys_name} (a JWKS file)")
+        if not path:
+            return cls(None, require_signed)
+        try:
+            return cls(TrustedKeys.from_file(path), require_signed)
+        except (OSError, ValueError, PyJWKError) as exc:
+            raise SettingsError(f"{keys_name}: cannot read the JWKS {path}: {exc}") from None
+
+    def judge(self, card: dict[str, Any]) -> tuple[CardVerification, CardProblem | None]:
+        """What the signatures say, and why the card is not to be used (None: it may be)."""
+        check = verify_card(card, self.keys)
+        if check.refuted:
+            return check, CardProblem("$.signatures", check.detail)
+        if self.require_signed and not check.verified:
+            return check, CardProblem("$.signatures", f"a verified signature is required ({check.detail})")
+        return check, None
+
+    def check(self, card: dict[str, Any], where: str) -> None:
+        """Raise :class:`UntrustedCard` when ``card`` (read from ``where``) is not to be used."""
+        _, problem = self.judge(card)
+        if problem is not None:
+            raise UntrustedCard(where, problem)
+
+
+class SigningKeyError(SettingsError):
+    """The card signing key cannot be used; the message says which file and why."""
+
+
+def load_signing_key(path: str | Path) -> dict[str, Any]:
+    """A private JWK from a file: it must be a private key and carry a ``kid`` (verifiers look keys up by it)."""
+    try:
+        jwk = json.loads(Path(path).read_text())
+        key = PyJWK.from_dict(jwk)
+    except (OSError, ValueError, PyJWKError) as exc:
+        raise SigningKeyError(f"card signing key {path}: {exc}") from None
+    if not key.key_id:
+        raise SigningKeyError(f"card signing key {path}: the JWK has no 'kid'")
+    if not any(name in jwk for name in ("d", "p")):
+        raise SigningKeyError(f"card signing key {path}: this is a public key; signing needs the private JWK")
+    return cast(dict[str, Any], jwk)
+
+
+def generate_signing_key(kid: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A new EC P-256 key for signing cards: (private JWK, public JWK), both with ``kid``."""
+    private = ec.generate_private_key(ec.SECP256R1())
+    public_jwk = ECAlgorithm.to_jwk(private.public_key(), as_dict=True) | {"kid": kid, "use": "sig", "alg": "ES256"}
+    return ECAlgorithm.to_jwk(private, as_dict=True) | {"kid": kid, "use": "sig", "alg": "ES256"}, public_jwk
+
+
+def algorithm_of(jwk: dict[str, Any]) -> str:
+    """The JWS algorithm a key signs with: its own ``alg``, else the usual one for its type and curve."""
+    if jwk.get("alg"):
+        return str(jwk["alg"])
+    by_curve = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512", "Ed25519": "EdDSA"}
+    if jwk.get("kty") == "RSA":
+        return "RS256"
+    try:
+        return by_curve[jwk.get("crv", "")]
+    except KeyError:
+        raise SigningKeyError(f"no JWS algorithm for a {jwk.get('kty')} key on curve {jwk.get('crv')!r}") from None
+
+
+def sign_card(card: AgentCard, private_jwk: dict[str, Any], alg: str | None = None) -> AgentCard:
     """Append a JWS signature made with ``private_jwk`` (which must carry a ``kid``)."""
     key = PyJWK.from_dict(private_jwk)
+    alg = alg or algorithm_of(private_jwk)
     # no "jku" at all: a null one is not a URI, and strict JOSE verifiers reject the header
     header = cast(ProtectedHeader, {"kid": key.key_id, "alg": alg, "typ": "JOSE"})
     signer = create_agent_card_signer(key, header)
     return signer(card)
 
 
-def card_dict_signed(card: AgentCard, private_jwk: dict[str, Any], alg: str = "ES256") -> dict[str, Any]:
+def card_dict_signed(card: AgentCard, private_jwk: dict[str, Any], alg: str | None = None) -> dict[str, Any]:
+    """:func:`sign_card`, as the card's JSON."""
     return MessageToDict(sign_card(card, private_jwk, alg))
 

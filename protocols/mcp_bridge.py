@@ -34,6 +34,7 @@ from mcp_types import (
 from mcp_types import Tool as MCPTool
 
 from protocols.a2a_client import A2AConnection, user_message
+from protocols.card_signing import CardTrust, UntrustedCard
 from protocols.a2a_parts import restore_ints
 from protocols.mcp_server import ANSWER_SCHEMA, Answer, MULTI_ROUND_VERSION
 from protocols.mesh_extensions import SKILL_SCHEMAS, declared_extensions, skill_schemas
@@ -114,16 +115,17 @@ class BridgeError(RuntimeError):
 class AgentBridge:
     """Makes tool calls as A2A calls; one card fetch per instance per ``card_ttl`` seconds."""
 
-    def __init__(self, http: httpx.AsyncClient, card_ttl: float = 60.0) -> None:
+    def __init__(self, http: httpx.AsyncClient, card_ttl: float = 60.0, trust: CardTrust | None = None) -> None:
         self.http = http
         self.card_ttl = card_ttl
+        self.trust = trust
         self._cards: dict[str, tuple[float, A2AConnection]] = {}
 
     async def _connection(self, url: str) -> A2AConnection:
         cached = self._cards.get(url)
         if cached is not None and time.monotonic() - cached[0] < self.card_ttl:
             return cached[1]
-        opened = await A2AConnection.open(url, self.http)
+        opened = await A2AConnection.open(url, self.http, trust=self.trust)
         self._cards[url] = (time.monotonic(), opened)
         return opened
 
@@ -139,6 +141,8 @@ class AgentBridge:
             text, data = _message_for(tool, arguments)
         try:
             connection = await self._connection(url)
+        except UntrustedCard as exc:
+            return _error(f"{exc}; the agent was not called")
         except Exception as exc:
             self._cards.pop(url, None)
             return _error(f"agent {tool.agent_name!r} at {url} cannot be reached: {exc}")

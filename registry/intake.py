@@ -17,7 +17,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from protocols.a2a_client import WELL_KNOWN_CARD, CardFetchError, fetch_card
-from protocols.card_signing import TrustedKeys, verify_card
+from protocols.card_signing import CardTrust
 from protocols.cards import CardProblem, validate_card
 from protocols.url_guard import UrlGuard, UrlRefused, guarded_transport2
 from registry.models import MCPServerSpec, MCPToolSpec, RegisterRequest
@@ -37,8 +37,7 @@ class IntakeError(Exception):
 @dataclass
 class Intake:
     http: httpx.AsyncClient
-    trusted: TrustedKeys | None
-    require_signed: bool
+    trust: CardTrust
     url_guard: UrlGuard | None = None
     mcp_timeout: float = 10.0
 
@@ -72,12 +71,9 @@ class Intake:
             raise IntakeError(422, f"URL refused: {exc}") from None
 
     def _verified(self, card: dict[str, Any]) -> AgentDescription:
-        check = verify_card(card, self.trusted)
-        if check.refuted:
-            raise IntakeError(422, f"card refused: {check.detail}", [CardProblem("$.signatures", check.detail)])
-        if self.require_signed and not check.verified:
-            raise IntakeError(422, f"card refused: this registry requires verified signatures ({check.detail})",
-                              [CardProblem("$.signatures", check.detail)])
+        check, problem = self.trust.judge(card)
+        if problem is not None:
+            raise IntakeError(422, f"card refused: {problem.reason}", [problem])
         description = describe_card(card)
         description.verified, description.verification = check.verified, check.detail
         return description

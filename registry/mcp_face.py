@@ -41,6 +41,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, Field
 
 from agents.settings import MeshSettings
+from protocols.card_signing import CardTrust
 from protocols.credentials import outbound_client
 from protocols.mcp_bridge import AgentBridge, AgentTool, BridgeError, agent_tools, tool_name
 from registry.models import AgentRecord, EventType, InstanceRecord, Policy
@@ -224,8 +225,9 @@ def gateway_http(settings: MeshSettings) -> httpx.AsyncClient:
                            follow_redirects=False)
 
 
-def build_registry_mcp(view: MeshView, http: httpx.AsyncClient, coordinator: str = "coordinator") -> RegistryMCP:
-    server = RegistryMCP(view, AgentBridge(http), coordinator)
+def build_registry_mcp(view: MeshView, http: httpx.AsyncClient, coordinator: str = "coordinator",
+                       trust: CardTrust | None = None) -> RegistryMCP:
+    server = RegistryMCP(view, AgentBridge(http, trust=trust), coordinator)
 
     @server.tool()
     async def find_agents(

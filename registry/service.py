@@ -16,8 +16,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 import tracing
-from agents.settings import MeshSettings, SettingsError
-from protocols.card_signing import TrustedKeys
+from agents.settings import MeshSettings
+from protocols.card_signing import CardTrust
 from protocols.http import BodySizeLimit
 from protocols.mcp_server import transport_security_for
 from protocols.serving import base_url_for, bind_socket, serve_asgi
@@ -82,11 +82,8 @@ class RegistryService:
 
 
 def build_registry(settings: MeshSettings, db_url: str | None = None) -> RegistryService:
-    require_signed = settings.registry_card_policy == "require-signed"
-    if require_signed and not settings.registry_trusted_keys:  # it would refuse every card: say so at start
-        raise SettingsError("MESH_REGISTRY_CARD_POLICY=require-signed needs MESH_REGISTRY_TRUSTED_KEYS (a JWKS file)")
     # configuration files are read before anything that holds a connection is made
-    trusted = TrustedKeys.from_file(settings.registry_trusted_keys) if settings.registry_trusted_keys else None
+    trust, gateway_trust = CardTrust.for_registry(settings), CardTrust.for_clients(settings)
     credentials = Credentials.from_settings(settings)
     store = RegistryStore(db_url or default_db_url(settings))
     url_guard = UrlGuard.from_settings(settings)  # cards and probes connect only where the guard allows
@@ -97,10 +94,11 @@ def build_registry(settings: MeshSettings, db_url: str | None = None) -> Registr
         grace=settings.registry_lease_seconds,
     )
     service = RegistryService(settings, store, ChangeFeed(store), LivenessMonitor(store, policy, http), http)
-    intake = Intake(http, trusted, require_signed=require_signed, url_guard=url_guard)
+    intake = Intake(http, trust, url_guard=url_guard)
     selector = Selector()
     api = RegistryAPI(store, service.feed, intake, credentials, selector)
-    service.mcp = build_registry_mcp(StoreView(store, service.feed, selector), gateway_http(settings))
+    service.mcp = build_registry_mcp(StoreView(store, service.feed, selector), gateway_http(settings),
+                                     trust=gateway_trust)
     mcp_app = service.mcp.streamable_http_app(
         streamable_http_path="/mcp",
         transport_security=transport_security_for(settings.host, settings.public_url),

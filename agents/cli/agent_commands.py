@@ -1,7 +1,8 @@
-"""``mesh serve``, ``mesh card`` and ``mesh send``: run one agent, read its card, talk to it.
+"""``mesh serve``, ``mesh card``, ``mesh keygen`` and ``mesh send``: run one agent, read (and sign) its card, talk to it.
 
     mesh serve MODULE:ATTR [--host H] [--port N] [--public-url URL] [--stdio]
     mesh card URL [--json]
+    mesh keygen KID [--dir DIR] [--trust JWKS]
     mesh send URL "text" [--data JSON] [--skill S] [--stream] [--task ID --context ID] [--json]
 """
 
@@ -73,16 +74,48 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 async def _card(args: argparse.Namespace) -> int:
     from protocols.a2a_client import fetch_card
+    from protocols.card_signing import CardTrust
 
+    trust = CardTrust.for_clients(MeshSettings.from_env())
     async with httpx.AsyncClient(timeout=args.timeout) as http:
         card, problems = await fetch_card(args.url, http)
+    verification, refusal = trust.judge(card)
     if args.json:
         print(json.dumps(card, indent=2))
     else:
         _print_card(card, interfaces=None if problems else _interfaces(card))
+        print(f"  signature: {verification.detail}")
     for problem in problems:
         print(f"invalid: {problem}", file=sys.stderr)
-    return EXIT_FAILED if problems else EXIT_OK
+    if refusal is not None:
+        print(f"refused: {refusal}", file=sys.stderr)
+    return EXIT_FAILED if problems or refusal is not None else EXIT_OK
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    """A new card signing key: the private JWK for MESH_CARD_SIGNING_KEY, the public one as a JWKS."""
+    from protocols.card_signing import generate_signing_key
+
+    folder = Path(args.dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    private_path, public_path = folder / f"{args.kid}.jwk", folder / f"{args.kid}.jwks"
+    if private_path.exists() and not args.force:
+        raise CliError(f"{private_path} exists; pass --force to replace it")
+    private, public = generate_signing_key(args.kid)
+    private_path.touch(mode=0o600)
+    private_path.chmod(0o600)  # before the secret goes in
+    private_path.write_text(json.dumps(private, indent=2))
+    public_path.write_text(json.dumps({"keys": [public]}, indent=2))
+    print(f"MESH_CARD_SIGNING_KEY={private_path}    # the agent's (keep it secret)")
+    if args.trust:
+        trusted = Path(args.trust)
+        keys = json.loads(trusted.read_text())["keys"] if trusted.exists() else []
+        keys = [k for k in keys if k.get("kid") != args.kid] + [public]
+        trusted.write_text(json.dumps({"keys": keys}, indent=2))
+        print(f"MESH_TRUSTED_CARD_KEYS={trusted}    # readers of cards: {len(keys)} trusted key(s)")
+    else:
+        print(f"MESH_TRUSTED_CARD_KEYS={public_path}    # readers of cards (merge it into your JWKS)")
+    return EXIT_OK
 
 
 def _interfaces(card: dict[str, Any]) -> list[dict[str, Any]]:
@@ -123,9 +156,13 @@ async def _send(args: argparse.Namespace) -> int:
     bindings = (args.binding,) if args.binding else ("JSONRPC", "HTTP+JSON")
     import tracing
 
+    from protocols.card_signing import CardTrust
+
+    settings = MeshSettings.from_env()
+    trust = CardTrust.for_clients(settings)
     traces = tracing.configure("mesh-cli")
-    async with outbound_client(MeshSettings.from_env(), "mesh-cli", timeout=args.timeout) as http:
-        connection = await A2AConnection.open(args.url, http, streaming=args.stream, bindings=bindings)
+    async with outbound_client(settings, "mesh-cli", timeout=args.timeout) as http:
+        connection = await A2AConnection.open(args.url, http, trust=trust, streaming=args.stream, bindings=bindings)
         final: dict[str, Any] = {}
         async for event in connection.send(message):
             final = event
@@ -198,6 +235,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     card.add_argument("--json", action="store_true", help="print the card as JSON")
     card.add_argument("--timeout", type=float, default=10.0)
     card.set_defaults(run=lambda a: asyncio.run(_card(a)))
+
+    keygen = sub.add_parser("keygen", help="make a key pair for signing agent cards (EC P-256, JWK)")
+    keygen.add_argument("kid", help="key id, named in each signature (e.g. the agent's or the team's name)")
+    keygen.add_argument("--dir", default=".", help="folder for KID.jwk (private) and KID.jwks (public)")
+    keygen.add_argument("--trust", default=None, help="also add the public key to this JWKS file")
+    keygen.add_argument("--force", action="store_true", help="replace an existing key of that id")
+    keygen.set_defaults(run=_keygen)
 
     send = sub.add_parser("send", help="send an A2A message and print the result")
     send.add_argument("url", help="agent base URL")

@@ -50,12 +50,13 @@ async def _coordinator_url(args: argparse.Namespace, settings: MeshSettings) -> 
 async def _operate(args: argparse.Namespace, skill: str, arguments: dict[str, Any]) -> Any:
     """Call one of the coordinator's operator skills and return its output."""
     from protocols.a2a_client import A2AConnection, user_message
+    from protocols.card_signing import CardTrust
     from protocols.a2a_results import outcome_of
 
     settings = MeshSettings.from_env()
     url = await _coordinator_url(args, settings)
     async with outbound_client(settings, "mesh-cli", timeout=args.timeout) as http:
-        connection = await A2AConnection.open(url, http)
+        connection = await A2AConnection.open(url, http, trust=CardTrust.for_clients(settings))
         last: dict[str, Any] = {}
         async for event in connection.send(user_message(data={"skill": skill, "arguments": arguments})):
             last = event
@@ -67,6 +68,7 @@ async def _operate(args: argparse.Namespace, skill: str, arguments: dict[str, An
 
 async def _ask(args: argparse.Namespace) -> int:
     from protocols.a2a_client import A2AConnection, user_message
+    from protocols.card_signing import CardTrust
     from protocols.a2a_results import outcome_of
 
     import tracing
@@ -76,7 +78,7 @@ async def _ask(args: argparse.Namespace) -> int:
     traces = tracing.configure("mesh-cli")
     text, task_id, context_id = args.text, args.task, args.context
     async with outbound_client(settings, "mesh-cli", timeout=httpx.Timeout(args.timeout, connect=5)) as http:
-        connection = await A2AConnection.open(url, http, streaming=True)
+        connection = await A2AConnection.open(url, http, trust=CardTrust.for_clients(settings), streaming=True)
         while True:
             last: dict[str, Any] = {}
             async for event in connection.send(user_message(text, task_id=task_id, context_id=context_id)):

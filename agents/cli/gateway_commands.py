@@ -15,6 +15,7 @@ import contextlib
 import tracing
 from agents.cli.common import EXIT_OK, CliError
 from agents.settings import MeshSettings
+from protocols.card_signing import CardTrust
 from protocols.registry_client import RegistryClient, read_local_token
 from registry.mcp_face import build_registry_mcp, gateway_http
 from registry.views import RemoteView
@@ -37,8 +38,9 @@ def _cmd_mcp(args: argparse.Namespace) -> int:
 async def _serve(settings: MeshSettings, coordinator: str) -> None:
     assert settings.registry_url is not None
     token = settings.registry_token or read_local_token(settings.home)
+    trust = CardTrust.for_clients(settings)
     async with RegistryClient(settings.registry_url, token) as registry, gateway_http(settings) as http:
-        server = build_registry_mcp(RemoteView(registry), http, coordinator)
+        server = build_registry_mcp(RemoteView(registry), http, coordinator, trust=trust)
         follower = asyncio.create_task(server.follow())
         try:
             await server.run_stdio_async()

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from protocols.a2a_client import A2AConnection, user_message
+from protocols.card_signing import CardTrust
 from protocols.a2a_results import CallOutcome, outcome_of
 from protocols.credentials import OutboundCredentials, credential_hook
 from protocols.mesh_extensions import IDEMPOTENT_DELIVERY
@@ -36,9 +37,10 @@ class AgentCaller:
     """
 
     def __init__(self, new_client: Callable[[], httpx.AsyncClient], card_ttl: float = 60.0,
-                 credentials: OutboundCredentials | None = None) -> None:
+                 credentials: OutboundCredentials | None = None, trust: CardTrust | None = None) -> None:
         self.new_client = new_client
         self.card_ttl = card_ttl
+        self.trust = trust  # checked on every card fetch: a card changed since signing is never called
         self.credentials = credentials if credentials is not None and credentials.active else None
         self._credentialed: set[str] = set()
         self._connections: dict[str, tuple[float, A2AConnection]] = {}
@@ -51,7 +53,7 @@ class AgentCaller:
         client = self._clients.get(url)
         if client is None:
             client = self._clients[url] = self.new_client()
-        connection = await A2AConnection.open(url, client)
+        connection = await A2AConnection.open(url, client, trust=self.trust)
         if self.credentials is not None and url not in self._credentialed:
             # the card (always open) names the agent: tokens for this instance are for that audience
             hooks = client.event_hooks

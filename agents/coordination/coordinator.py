@@ -31,6 +31,7 @@ from agents.coordination.store import WorkflowStore
 from agents.definition import Agent
 from agents.settings import MeshSettings, SettingsError
 from protocols.a2a_executor import OPERATOR_KEY
+from protocols.card_signing import CardTrust
 from protocols.registry_client import RegistryClient, read_local_token
 from protocols.credentials import OutboundCredentials, credential_hook
 from tracing.propagation import traced_httpx
@@ -65,6 +66,7 @@ class Coordinator:
         if not settings.registry_url:
             raise SettingsError("MESH_REGISTRY_URL: the coordinator finds its agents in a registry; set it")
         self.settings, self.base_url = settings, base_url
+        trust = CardTrust.for_clients(settings)  # files are read before anything holds a connection
         url = settings.workflow_db or f"sqlite:///{settings.state_dir(self.agent.name) / 'workflows.db'}"
         self.store = WorkflowStore(url)
         await self.store.initialize()
@@ -75,9 +77,10 @@ class Coordinator:
         per_instance = httpx.Limits(max_connections=64, max_keepalive_connections=32)
         self._registry = RegistryClient(settings.registry_url, settings.registry_token or read_local_token(settings.home))
         directory = Directory(self._registry, exclude=(self.agent.name,))
-        self._caller = AgentCaller(lambda: traced_httpx(timeout=timeout, limits=per_instance), credentials=outbound)
+        self._caller = AgentCaller(lambda: traced_httpx(timeout=timeout, limits=per_instance), credentials=outbound,
+                                   trust=trust)
         router = Router(directory, self.playbooks, self.rules, llm=self._llm(settings))
-        dispatcher = StepDispatcher(self._caller, directory, settings, negotiator=self._negotiator(settings))
+        dispatcher = StepDispatcher(self._caller, directory, settings, negotiator=self._negotiator(settings, trust))
         owner = f"{self.agent.name}@{base_url}"  # the same after a restart: it takes its workflows straight back
         self.engine = WorkflowEngine(store=self.store, router=router, dispatcher=dispatcher,
                                      settings=settings, owner=owner)
@@ -102,8 +105,8 @@ class Coordinator:
 
         return LLMPlanner.from_settings(settings, self._http)
 
-    def _negotiator(self, settings: MeshSettings) -> Any:
-        return contract_net(self._http, settings)
+    def _negotiator(self, settings: MeshSettings, trust: CardTrust) -> Any:
+        return contract_net(self._http, settings, trust)
 
     # -- the request path -------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from agents.coordination.models import Step, StepResult, StepStatus, WorkflowRec
 from agents.coordination.resilience import Breakers, CallFailed, RetryPolicy, call_with_retries
 from agents.settings import MeshSettings
 from protocols.a2a_results import CallOutcome
+from protocols.card_signing import CardTrust
 
 __all__ = ["Negotiator", "StepDispatcher", "Target"]
 
@@ -176,7 +177,7 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def contract_net(http: Any, settings: MeshSettings) -> Negotiator:
+def contract_net(http: Any, settings: MeshSettings, trust: CardTrust | None = None) -> Negotiator:
     """A negotiator that awards a step by contract net: every instance of every candidate bids.
 
     The ranked proposals become the step's targets, so the best bid gets the task and, when it
@@ -190,7 +191,7 @@ def contract_net(http: Any, settings: MeshSettings) -> Negotiator:
                       for info in agents for url in info.urls]
         cfp = CallForProposals(task=step.capability or str(record.facts.get("request", record.request)),
                                skill=step.skill, deadline_ms=int(settings.negotiation_timeout_seconds * 1000))
-        proposals = await call_for_proposals(candidates, cfp, http)
+        proposals = await call_for_proposals(candidates, cfp, http, trust=trust)
         return [Target(by_name[p.candidate.name], p.candidate.url, p.bid.skill or step.skill) for p in proposals]
 
     return negotiate

@@ -263,9 +263,9 @@ async def test_require_signed_refuses_unsigned_cards(tmp_path, store_url):
     async with running_registry(tmp_path, store_url, **settings) as registry:
         token = local_token_path(tmp_path).read_text()
         [(path, reason)] = problems(await post_card(registry, card(), token))
-        assert (path, reason) == ("$.signatures", "unsigned")
+        assert (path, reason) == ("$.signatures", "a verified signature is required (unsigned)")
         refusal = await post_card(registry, card(), token)
-        assert "this registry requires verified signatures" in refusal.json()["error"]["message"]
+        assert "a verified signature is required (unsigned)" in refusal.json()["error"]["message"]
         assert problems(await post_card(registry, Signer("rogue").sign(), token))[0][0] == "$.signatures"
         accepted = await post_card(registry, signer.sign(), token)
         assert accepted.status_code == 201 and accepted.json()["agent"]["verified"] is True

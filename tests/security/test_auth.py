@@ -53,15 +53,17 @@ async def test_the_card_stays_open_and_says_what_is_required(agent):
     assert {"schemes": {"bearer": {"list": ["warehouse:ship_order"]}}} in skill["securityRequirements"]
 
 
-@pytest.mark.parametrize("headers, reason", [
-    ({}, "this call needs a credential"),
-    (bearer("alice", expires_in=-60), "the token has expired"),
-    (bearer("alice", aud="courier"), "the token is for another audience"),
-    (bearer("alice", secret="another-secret-entirely-of-32-bytes!"), "the token is not valid"),
-    ({"X-API-Key": "not-a-key"}, "the API key is not valid"),
-    ({"Authorization": "Basic YWxpY2U6cHc="}, "must be 'Bearer <token>'"),
-])
-async def test_bad_credentials_get_401_on_both_a2a_bindings(agent, headers, reason):
+# Credentials are minted when the test runs, not at collection: a long suite would expire them.
+@pytest.mark.parametrize("credential, reason", [
+    (lambda: {}, "this call needs a credential"),
+    (lambda: bearer("alice", expires_in=-60), "the token has expired"),
+    (lambda: bearer("alice", aud="courier"), "the token is for another audience"),
+    (lambda: bearer("alice", secret="another-secret-entirely-of-32-bytes!"), "the token is not valid"),
+    (lambda: {"X-API-Key": "not-a-key"}, "the API key is not valid"),
+    (lambda: {"Authorization": "Basic YWxpY2U6cHc="}, "must be 'Bearer <token>'"),
+], ids=["none", "expired", "wrong-audience", "bad-signature", "bad-api-key", "basic-auth"])
+async def test_bad_credentials_get_401_on_both_a2a_bindings(agent, credential, reason):
+    headers = credential()
     rpc_answer = await post(agent, jsonrpc_send(STOCK), headers)
     rest_answer = await post(agent, {"message": STOCK}, headers, path="/a2a/message:send")
     for answer in (rpc_answer, rest_answer):
