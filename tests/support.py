@@ -12,13 +12,14 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
 from agents.definition import Agent
 from agents.service import AgentService, serve
 from agents.settings import MeshSettings
+from protocols.serving import base_url_for, bind_socket, serve_asgi
 
 ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -49,6 +50,16 @@ async def serving(start: Callable[[Callable[[T], None]], Awaitable[None]], what:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+@contextlib.asynccontextmanager
+async def serving_app(app_for: Callable[[str], Any], what: str = "test server") -> AsyncIterator[str]:
+    """Serve the ASGI app ``app_for(base_url)`` on a free 127.0.0.1 port in the test's loop; yields the base URL."""
+    sock = bind_socket("127.0.0.1", 0)
+    url = base_url_for(sock, None)
+    app = app_for(url)
+    async with serving(lambda on_ready: serve_asgi(app, sock, "warning", lambda: on_ready(url)), what) as served:
+        yield served
 
 
 @contextlib.asynccontextmanager

@@ -32,8 +32,7 @@ from agents.definition import Agent
 from agents.settings import MeshSettings
 from protocols.a2a_client import A2AConnection, CardFetchError, user_message
 from protocols.cards import build_card
-from protocols.serving import bind_socket, serve_asgi
-from tests.support import free_port, serving
+from tests.support import free_port, serving_app
 
 
 class FakeClock:
@@ -316,10 +315,7 @@ class FakeAgent:
 @contextlib.asynccontextmanager
 async def fake_agent(*script: str) -> AsyncIterator[tuple[str, FakeAgent]]:
     fake = FakeAgent(*script)
-    app = Starlette(routes=[Route("/", fake.rpc, methods=["POST"])])
-    sock = bind_socket("127.0.0.1", 0)
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    async with serving(lambda on_ready: serve_asgi(app, sock, "warning", lambda: on_ready(url)), "fake agent"):
+    async with serving_app(lambda url: Starlette(routes=[Route("/", fake.rpc, methods=["POST"])]), "fake agent") as url:
         try:
             yield url, fake
         finally:

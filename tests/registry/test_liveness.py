@@ -23,11 +23,10 @@ from starlette.routing import Route
 
 from agents import Agent
 from protocols.registry_client import RegistryError
-from protocols.serving import base_url_for, bind_socket, serve_asgi
 from registry.models import EventType, InstanceState
 from tests.agents_under_test import agent as testbench
 from tests.registry.support import card_for, client_for, instance_of, running_registry, wait_for_state
-from tests.support import free_port, running_agent
+from tests.support import free_port, running_agent, serving_app
 
 healthy, unhealthy, evicted = InstanceState.healthy, InstanceState.unhealthy, InstanceState.evicted
 FAST = {"registry_probe_seconds": 0.1, "registry_evict_seconds": 0.5, "registry_lease_seconds": 0.3}
@@ -65,17 +64,14 @@ class ForeignAgent:
 
 @contextlib.asynccontextmanager
 async def foreign_agent(readyz_status: int | None = None) -> AsyncIterator[ForeignAgent]:
-    sock = bind_socket("127.0.0.1", 0)
-    foreign = ForeignAgent(base_url_for(sock, None), readyz_status)
-    started = asyncio.Event()
-    task = asyncio.create_task(serve_asgi(foreign.app(), sock, "warning", started.set))
-    await asyncio.wait_for(started.wait(), 10)
-    try:
-        yield foreign
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    holder: list[ForeignAgent] = []
+
+    def app_for(url: str) -> Starlette:
+        holder.append(ForeignAgent(url, readyz_status))
+        return holder[0].app()
+
+    async with serving_app(app_for, "foreign agent"):
+        yield holder[0]
 
 
 def unreachable_url() -> str:

@@ -35,10 +35,9 @@ from agents.settings import MeshSettings, SettingsError
 from protocols.card_signing import card_dict_signed
 from protocols.cards import build_card
 from protocols.registry_client import local_token_path
-from protocols.serving import base_url_for, bind_socket, serve_asgi
 from registry.service import build_registry
 from tests.registry.support import card_for, running_registry
-from tests.support import running_agent
+from tests.support import running_agent, serving_app
 
 notary = Agent("notary", "Certifies documents", version="1.0.0")
 
@@ -284,18 +283,9 @@ async def serving_card(agent_card: dict) -> AsyncIterator[str]:
     async def well_known(request):
         return JSONResponse(agent_card)
 
-    app = Starlette(routes=[Route("/.well-known/agent-card.json", well_known)])
-    sock = bind_socket("127.0.0.1", 0)
-    url = base_url_for(sock, None)
-    started = asyncio.Event()
-    task = asyncio.create_task(serve_asgi(app, sock, "warning", started.set))
-    await asyncio.wait_for(started.wait(), timeout=10)
-    try:
+    async with serving_app(lambda url: Starlette(routes=[Route("/.well-known/agent-card.json", well_known)]),
+                           "card server") as url:
         yield url
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def test_a_signed_card_registered_by_url_is_verified(tmp_path):

@@ -17,6 +17,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -33,10 +34,9 @@ from agents.settings import MeshSettings, SettingsError
 from protocols.a2a_client import A2AConnection
 from protocols.card_signing import CardTrust, TrustedKeys, UntrustedCard, generate_signing_key
 from protocols.registry_client import local_token_path
-from protocols.serving import base_url_for, bind_socket, serve_asgi
 from tests.coordination.support import AGENTS, Mesh, message, send, state, status_text
 from tests.registry.support import eventually, running_registry
-from tests.support import ROOT, running_agent
+from tests.support import ROOT, running_agent, serving_app
 
 notary = Agent("notary", "Certifies documents", version="1.0.0")
 
@@ -81,22 +81,16 @@ class Front:
         self.received.append(await request.body())
         return JSONResponse({"jsonrpc": "2.0", "id": 1, "error": {"code": -32603, "message": "hijacked"}})
 
+    def app(self, url: str) -> Starlette:
+        self.url = url
+        return Starlette(routes=[Route("/.well-known/agent-card.json", self.well_known),
+                                 Route("/", self.sink, methods=["POST"]),
+                                 Route("/a2a/{path:path}", self.sink, methods=["POST"])])
+
     @contextlib.asynccontextmanager
     async def serving(self) -> AsyncIterator[Front]:
-        app = Starlette(routes=[Route("/.well-known/agent-card.json", self.well_known),
-                                Route("/", self.sink, methods=["POST"]),
-                                Route("/a2a/{path:path}", self.sink, methods=["POST"])])
-        sock = bind_socket("127.0.0.1", 0)
-        self.url = base_url_for(sock, None)
-        started = asyncio.Event()
-        task = asyncio.create_task(serve_asgi(app, sock, "warning", started.set))
-        await asyncio.wait_for(started.wait(), timeout=10)
-        try:
+        async with serving_app(self.app, "front"):
             yield self
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 def sqlite(home: Path) -> str:
@@ -217,8 +211,9 @@ def test_a_coordinator_requiring_signed_cards_calls_only_agents_signed_by_a_trus
         impostor.stop()
         genuine = mesh.start("shop", f"{AGENTS}:shop", env={"MESH_CARD_SIGNING_KEY": str(keys / "shop-2026.jwk")})
         asyncio.run(mesh.wait_instances("shop", [genuine.url]))
+        time.sleep(2.2)  # the coordinator's view of the registry is cached for 2 s (catalog.Directory)
         task = asyncio.run(send(coordinator.url, message(data={"skill": "run_plan", "arguments": {"plan": plan}})))
-        assert state(task) == "completed", task
+        assert state(task) == "completed", status_text(task)
         assert "Monday to Saturday" in status_text(task) or "Monday to Saturday" in json.dumps(task["artifacts"])
     finally:
         mesh.stop()
