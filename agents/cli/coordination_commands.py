@@ -50,8 +50,8 @@ async def _coordinator_url(args: argparse.Namespace, settings: MeshSettings) -> 
 async def _operate(args: argparse.Namespace, skill: str, arguments: dict[str, Any]) -> Any:
     """Call one of the coordinator's operator skills and return its output."""
     from protocols.a2a_client import A2AConnection, user_message
-    from protocols.card_signing import CardTrust
     from protocols.a2a_results import outcome_of
+    from protocols.card_signing import CardTrust
 
     settings = MeshSettings.from_env()
     url = await _coordinator_url(args, settings)
@@ -68,8 +68,8 @@ async def _operate(args: argparse.Namespace, skill: str, arguments: dict[str, An
 
 async def _ask(args: argparse.Namespace) -> int:
     from protocols.a2a_client import A2AConnection, user_message
-    from protocols.card_signing import CardTrust
     from protocols.a2a_results import outcome_of
+    from protocols.card_signing import CardTrust
 
     import tracing
 

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 
 from protocols.a2a_client import A2AConnection, user_message
-from protocols.card_signing import CardTrust
 from protocols.a2a_results import CallOutcome, outcome_of
+from protocols.card_signing import CardTrust
 from protocols.credentials import OutboundCredentials, credential_hook
 from protocols.mesh_extensions import IDEMPOTENT_DELIVERY
 
